@@ -1,0 +1,70 @@
+//! The prover's one typed configuration. Every field has a default fit for a local run; a TOML
+//! file and `PROVER_`-prefixed environment variables override them (the loader lives with the
+//! binaries). The README documents every knob.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::l2::{AccountId, L2ChainId};
+use crate::primitives::Hash;
+use crate::prover_interface::{L1VerifierConfig, ProtocolSemanticVersion};
+
+/// The whole configuration, one section per role.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub core_devnet: CoreDevnetConfig,
+}
+
+/// The devnet core: a real L2 sequencer for local runs and tests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoreDevnetConfig {
+    /// Where the core's HTTP API listens.
+    pub listen_addr: SocketAddr,
+    /// The core's state database: `sqlite://PATH` (created if missing) or `postgres://...`.
+    pub database_url: String,
+    /// Seeds the deterministic transaction stream and the devnet's keys.
+    pub seed: u64,
+    pub chain_id: L2ChainId,
+    /// Transactions sealed into each batch.
+    pub txs_per_batch: usize,
+    /// Pause between two seals.
+    pub batch_interval_ms: u64,
+    /// Sealing pauses while this many batches await a proof, so an idle prover does not let the
+    /// devnet grow without bound.
+    pub max_unproven_batches: u32,
+    /// User accounts the transaction stream opens with deposits (the fee account comes on top).
+    pub user_accounts: u32,
+    /// Receives every fee; created at genesis.
+    pub fee_account: AccountId,
+    /// The protocol version batches are sealed under.
+    pub protocol_version: ProtocolSemanticVersion,
+    /// Published with every batch; proofs must commit to its key hash.
+    pub l1_verifier_config: L1VerifierConfig,
+    /// Accept `SkippedProofGeneration` (the prover sampled the batch out) instead of a proof.
+    pub allow_skipped_proofs: bool,
+    /// A batch handed to a prover is offered again if no proof arrives within this time.
+    pub proof_generation_timeout_s: u64,
+}
+
+impl Default for CoreDevnetConfig {
+    fn default() -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 3320)),
+            database_url: "sqlite://.devnet/core.db".to_owned(),
+            seed: 1,
+            chain_id: L2ChainId(25_223),
+            txs_per_batch: 8,
+            batch_interval_ms: 2_000,
+            max_unproven_batches: 4,
+            user_accounts: 8,
+            fee_account: AccountId(0),
+            protocol_version: ProtocolSemanticVersion { minor: 1, patch: 0 },
+            l1_verifier_config: L1VerifierConfig { scheduler_vk_hash: Hash::ZERO },
+            allow_skipped_proofs: false,
+            proof_generation_timeout_s: 1_800,
+        }
+    }
+}
