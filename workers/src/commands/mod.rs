@@ -1,0 +1,44 @@
+//! The roles, one module each.
+
+mod core_devnet;
+mod dev;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use via_schemas::config::Config;
+
+/// The Via prover: turns sealed L1 batches into proofs.
+#[derive(Debug, Parser)]
+#[command(name = "prover", version)]
+pub struct Cli {
+    /// Configuration file (TOML). Defaults to ./prover.toml when present.
+    #[arg(long, global = true, env = "PROVER_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the local devnet end to end on the embedded defaults.
+    Dev(dev::DevArgs),
+    /// Run the devnet core alone: seal batches and serve the prover interface.
+    CoreDevnet,
+    /// Print the effective configuration as TOML.
+    Config,
+}
+
+impl Command {
+    pub async fn run(self, config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+        match self {
+            Self::Dev(args) => dev::run(args, config, shutdown).await,
+            Self::CoreDevnet => core_devnet::run(config.core_devnet, shutdown).await,
+            Self::Config => {
+                print!("{}", toml::to_string_pretty(&config)?);
+                Ok(())
+            }
+        }
+    }
+}

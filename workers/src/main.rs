@@ -1,0 +1,10 @@
+//! The `prover` command.
+
+mod commands;
+mod runner;
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    runner::run(commands::Cli::parse())
+}

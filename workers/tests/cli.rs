@@ -1,0 +1,69 @@
+//! The `prover` binary as an operator runs it.
+
+use std::process::{Command, Output};
+
+fn prover(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_prover"))
+        .args(args)
+        .current_dir(dir)
+        .env("PROVER_CORE_DEVNET__LISTEN_ADDR", "127.0.0.1:0")
+        .env("PROVER_CORE_DEVNET__BATCH_INTERVAL_MS", "10")
+        .env("RUST_LOG", "warn")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("prover runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn dev_seals_batches_and_resumes_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = prover(dir.path(), &["dev", "--batches", "2"]);
+    assert!(first.status.success(), "{first:?}");
+    let out = stdout(&first);
+    assert!(out.contains("batch 1: sealed") && out.contains("batch 2: sealed"), "{out}");
+    assert!(dir.path().join(".devnet/core.db").exists(), "the devnet persists under .devnet");
+
+    let second = prover(dir.path(), &["dev", "--batches", "3"]);
+    assert!(second.status.success(), "{second:?}");
+    let out = stdout(&second);
+    assert!(out.contains("batch 3: sealed") && !out.contains("batch 1: sealed"), "{out}");
+}
+
+#[test]
+fn config_layers_file_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("prover.toml"), "[core_devnet]\ntxs_per_batch = 32\nseed = 5\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_prover"))
+        .arg("config")
+        .current_dir(dir.path())
+        .env("PROVER_CORE_DEVNET__SEED", "6")
+        .output()
+        .unwrap();
+    let out = stdout(&output);
+    assert!(out.contains("txs_per_batch = 32"), "file applies: {out}");
+    assert!(out.contains("seed = 6"), "environment overrides the file: {out}");
+}
+
+#[test]
+fn bad_configuration_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_prover"))
+        .arg("config")
+        .current_dir(dir.path())
+        .env("PROVER_CORE_DEVNET__TXS_PER_BATCH", "many")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("TXS_PER_BATCH"), "{err}");
+
+    std::fs::write(dir.path().join("prover.toml"), "[core_devnet]\ntxs_per_bach = 3\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_prover")).arg("config").current_dir(dir.path()).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("txs_per_bach"), "unknown keys are refused by name");
+}
