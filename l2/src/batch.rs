@@ -71,6 +71,7 @@ pub fn execute_batch(state: &mut State, header: &BatchHeader, txs: &[L2Transacti
     }
     let public_data = BatchPublicData {
         l1_batch_number: header.l1_batch_number,
+        chain_id: header.chain_id,
         fee_account: header.fee_account,
         previous_state_root,
         new_state_root: state.root(),
@@ -85,7 +86,11 @@ pub fn execute_batch(state: &mut State, header: &BatchHeader, txs: &[L2Transacti
 /// The batch commitment, the final proof's one public input: a Poseidon hash of the batch's
 /// public data and the protocol version's scheduler verification key hash.
 pub fn batch_commitment(public_data: &BatchPublicData, scheduler_vk_hash: Hash) -> Hash {
-    let mut input: Vec<F> = vec![fe(public_data.l1_batch_number.0.into()), fe(public_data.fee_account.0.into())];
+    let mut input: Vec<F> = vec![
+        fe(public_data.l1_batch_number.0.into()),
+        fe(public_data.chain_id.0.into()),
+        fe(public_data.fee_account.0.into()),
+    ];
     for h in [public_data.previous_state_root, public_data.new_state_root, public_data.priority_ops_hash, public_data.withdrawals_hash] {
         input.extend(from_wire(h).elements);
     }

@@ -35,9 +35,9 @@ pub const fn fp5(limbs: [u64; 5]) -> Fp5 {
 }
 
 /// The curve constant `a = 2`.
-const A: Fp5 = fp5([2, 0, 0, 0, 0]);
+pub const A: Fp5 = fp5([2, 0, 0, 0, 0]);
 /// The curve constant `b = 263 z`.
-const B: Fp5 = fp5([0, 263, 0, 0, 0]);
+pub const B: Fp5 = fp5([0, 263, 0, 0, 0]);
 
 /// `(p^5 - 1) / 2`: Euler's criterion exponent.
 static HALF_ORDER: LazyLock<BigUint> = LazyLock::new(|| (Fp5::order() - 1u32) >> 1);
@@ -148,6 +148,24 @@ impl Point {
     /// `2·self`.
     pub fn double(self) -> Self {
         self + self
+    }
+
+    /// The fractional coordinates `(X, Z, U, T)`, for circuits that take the point as a constant.
+    pub fn fractional(&self) -> [Fp5; 4] {
+        [self.x, self.z, self.u, self.t]
+    }
+
+    /// Decodes a non-neutral `w` for a circuit: the point with `Z = U = 1`, `T = w`, and `y` with
+    /// `y^2 · x = b`. That `y` shows `b/x` is a square, so `x` is the non-square root of the
+    /// decoding equation (exactly one root is a square, since their product `b` is not), which is
+    /// what makes the decoding unique.
+    pub fn decode_with_witness(w: Fp5) -> Option<(Self, Fp5)> {
+        if w.is_zero() {
+            return None;
+        }
+        let point = Self::decode(w)?;
+        let y = sqrt(B / point.x)?;
+        Some((point, y))
     }
 }
 
@@ -267,6 +285,16 @@ mod tests {
         for w in NOT_POINTS {
             assert!(Point::decode(fp5(w)).is_none());
         }
+    }
+
+    #[test]
+    fn decoding_witness_certifies_the_non_square_root() {
+        let w = fp5(W1);
+        let (p, y) = Point::decode_with_witness(w).unwrap();
+        let [x, ..] = p.fractional();
+        assert_eq!(y.square() * x, B);
+        assert_eq!(x.square() - (w.square() - A) * x + B, Fp5::ZERO);
+        assert!(Point::decode_with_witness(Fp5::ZERO).is_none());
     }
 
     #[test]

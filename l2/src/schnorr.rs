@@ -3,7 +3,8 @@
 //!
 //! - sign: `k` derived from the key and message, `R = k·G`, `e = H(w(R) || w(pk) || m)` read as a
 //!   256-bit integer, `s = k + e·sk mod n`; the signature is `(w(R), s)`.
-//! - verify: `pk` decodes to a non-neutral point, `s < n`, and `w(s·G - e·pk) == w(R)`.
+//! - verify: `pk` decodes to a non-neutral point, `R` is not neutral, `s < n`, and
+//!   `w(s·G - e·pk) == w(R)`.
 
 use num_bigint::BigUint;
 use plonky2::field::types::{Field, PrimeField64};
@@ -26,6 +27,8 @@ pub enum SignatureError {
     NeutralPublicKey,
     #[error("signature: {0}")]
     ScalarNotReduced(ScalarNotReduced),
+    #[error("signature nonce is the neutral element")]
+    NeutralNonce,
     #[error("signature does not match the message and public key")]
     Mismatch,
 }
@@ -99,6 +102,11 @@ pub fn verify(public_key: &PublicKey, message: Digest, signature: &Signature) ->
     if pk.is_neutral() {
         return Err(SignatureError::NeutralPublicKey);
     }
+    // R = k·G is neutral only for k = 0; refusing it lets the circuit compare encodings through
+    // `T = w·U` with `U != 0`.
+    if signature.r == EncodedPoint::ZERO {
+        return Err(SignatureError::NeutralNonce);
+    }
     let s = Scalar::from_wire(&signature.s).map_err(SignatureError::ScalarNotReduced)?;
     let e = challenge(&signature.r, public_key, message);
     let r = Point::GENERATOR * &s - pk * &e;
@@ -147,6 +155,9 @@ mod tests {
         let mut sig = sk.sign(message(7));
         sig.s.0 = [0xff; 40];
         assert!(matches!(verify(&sk.public_key(), message(7), &sig), Err(SignatureError::ScalarNotReduced(_))));
+        let mut sig = sk.sign(message(7));
+        sig.r = EncodedPoint::ZERO;
+        assert_eq!(verify(&sk.public_key(), message(7), &sig), Err(SignatureError::NeutralNonce));
     }
 
     #[test]

@@ -23,6 +23,8 @@ impl TxKind {
 
 /// Bytes in one pubdata record: one SHA-256 block per transaction.
 pub const PUBDATA_RECORD_BYTES: usize = 64;
+/// 32-bit words in one pubdata record.
+pub const PUBDATA_RECORD_WORDS: usize = PUBDATA_RECORD_BYTES / 4;
 
 /// The digest a transfer's signature covers.
 pub fn transfer_message(chain_id: L2ChainId, tx: &Transfer) -> Digest {
@@ -77,39 +79,46 @@ pub fn account_leaf(account: &Account) -> Digest {
     hash(&input)
 }
 
-/// The 64-byte pubdata record of a transaction, from which a DA reader replays the state:
-/// kind tag, then big-endian fields, zero-padded.
+/// The 64-byte pubdata record of a transaction, from which a DA reader replays the state: sixteen
+/// big-endian 32-bit words, zero-padded, so a circuit handles whole words and never bytes.
+/// 64-bit values take two words (high first).
 ///
-/// - deposit: `to (4) || public key (5 x 8) || amount (8)`
-/// - transfer: `from (4) || to (4) || amount (8) || fee (8)`
-/// - withdraw: `from (4) || to_l1 (32) || amount (8) || fee (8)`
-pub fn pubdata_record(tx: &L2Transaction) -> [u8; PUBDATA_RECORD_BYTES] {
-    let mut record = Vec::with_capacity(PUBDATA_RECORD_BYTES);
+/// - deposit: `1 | to | public key (5 x 2) | amount (2)`
+/// - transfer: `2 | from | to | amount (2) | fee (2)`
+/// - withdraw: `3 | from | to_l1 (8) | amount (2) | fee (2)`
+pub fn pubdata_words(tx: &L2Transaction) -> [u32; PUBDATA_RECORD_WORDS] {
+    fn split(value: u64) -> [u32; 2] {
+        [(value >> 32) as u32, value as u32]
+    }
+    let mut words = Vec::with_capacity(PUBDATA_RECORD_WORDS);
     match tx {
         L2Transaction::Deposit(d) => {
-            record.push(TxKind::Deposit as u8);
-            record.extend(d.to.0.to_be_bytes());
-            for limb in d.public_key.limbs() {
-                record.extend(limb.to_be_bytes());
-            }
-            record.extend(d.amount.to_be_bytes());
+            words.extend([TxKind::Deposit as u32, d.to.0]);
+            words.extend(d.public_key.limbs().into_iter().flat_map(split));
+            words.extend(split(d.amount));
         }
         L2Transaction::Transfer(t) => {
-            record.push(TxKind::Transfer as u8);
-            record.extend(t.tx.from.0.to_be_bytes());
-            record.extend(t.tx.to.0.to_be_bytes());
-            record.extend(t.tx.amount.to_be_bytes());
-            record.extend(t.tx.fee.to_be_bytes());
+            words.extend([TxKind::Transfer as u32, t.tx.from.0, t.tx.to.0]);
+            words.extend(split(t.tx.amount));
+            words.extend(split(t.tx.fee));
         }
         L2Transaction::Withdraw(w) => {
-            record.push(TxKind::Withdraw as u8);
-            record.extend(w.tx.from.0.to_be_bytes());
-            record.extend(w.tx.to_l1.0);
-            record.extend(w.tx.amount.to_be_bytes());
-            record.extend(w.tx.fee.to_be_bytes());
+            words.extend([TxKind::Withdraw as u32, w.tx.from.0]);
+            words.extend(w.tx.to_l1.0.chunks_exact(4).map(|c| u32::from_be_bytes(c.try_into().expect("4 bytes"))));
+            words.extend(split(w.tx.amount));
+            words.extend(split(w.tx.fee));
         }
     }
+    let mut out = [0u32; PUBDATA_RECORD_WORDS];
+    out[..words.len()].copy_from_slice(&words);
+    out
+}
+
+/// The pubdata record as bytes.
+pub fn pubdata_record(tx: &L2Transaction) -> [u8; PUBDATA_RECORD_BYTES] {
     let mut out = [0u8; PUBDATA_RECORD_BYTES];
-    out[..record.len()].copy_from_slice(&record);
+    for (chunk, word) in out.chunks_exact_mut(4).zip(pubdata_words(tx)) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
     out
 }

@@ -273,6 +273,7 @@ fn commitment_binds_every_public_field() {
     let p = exec.public_data;
     let variants = [
         BatchPublicData { l1_batch_number: L1BatchNumber(6), ..p },
+        BatchPublicData { chain_id: L2ChainId(1), ..p },
         BatchPublicData { fee_account: AccountId(1), ..p },
         BatchPublicData { previous_state_root: h, ..p },
         BatchPublicData { new_state_root: h, ..p },

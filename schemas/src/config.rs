@@ -15,6 +15,46 @@ use crate::prover_interface::{L1VerifierConfig, ProtocolSemanticVersion};
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub core_devnet: CoreDevnetConfig,
+    pub basic_circuits: BasicCircuitsConfig,
+}
+
+/// How much each basic circuit instance holds: the shape of round 0 for a protocol version. Keys
+/// are generated for one shape; changing it means new keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BasicCircuitsConfig {
+    /// Transactions per TxExecution instance.
+    pub txs_per_tx_execution: usize,
+    /// Storage accesses (Merkle reads and writes) per StorageApplication instance.
+    pub accesses_per_storage_application: usize,
+    /// SHA-256 blocks (one per transaction's pubdata record) per PubdataHasher instance.
+    pub blocks_per_pubdata_hasher: usize,
+    /// Signatures per SignatureVerifier instance.
+    pub signatures_per_signature_verifier: usize,
+}
+
+impl BasicCircuitsConfig {
+    /// The production shape: each instance between 2^14 and 2^16 gates, within 4 GiB to prove.
+    pub const PRODUCTION: Self = Self {
+        txs_per_tx_execution: 128,
+        accesses_per_storage_application: 128,
+        blocks_per_pubdata_hasher: 16,
+        signatures_per_signature_verifier: 4,
+    };
+
+    /// A small shape for tests and laptops: every instance proves in seconds.
+    pub const SMALL: Self = Self {
+        txs_per_tx_execution: 2,
+        accesses_per_storage_application: 4,
+        blocks_per_pubdata_hasher: 1,
+        signatures_per_signature_verifier: 1,
+    };
+}
+
+impl Default for BasicCircuitsConfig {
+    fn default() -> Self {
+        Self::SMALL
+    }
 }
 
 /// The devnet core: a real L2 sequencer for local runs and tests.

@@ -126,6 +126,8 @@ pub struct WitnessInputData {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchPublicData {
     pub l1_batch_number: L1BatchNumber,
+    /// The chain whose signatures the batch accepted (signed messages include it).
+    pub chain_id: L2ChainId,
     /// The account that received the batch's fees (pubdata records name only the payers).
     pub fee_account: AccountId,
     pub previous_state_root: Hash,

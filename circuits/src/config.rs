@@ -1,0 +1,18 @@
+//! The proof system's parameters, fixed for every circuit of the prover.
+
+use plonky2::field::goldilocks_field::GoldilocksField;
+use plonky2::plonk::circuit_data::CircuitConfig;
+use plonky2::plonk::config::PoseidonGoldilocksConfig;
+
+/// The base field.
+pub type F = GoldilocksField;
+/// The extension degree FRI works in.
+pub const D: usize = 2;
+/// Poseidon over Goldilocks for Merkle trees and the Fiat-Shamir transcript.
+pub type C = PoseidonGoldilocksConfig;
+
+/// The configuration every basic and aggregation circuit is built with: plonky2's standard
+/// recursion configuration (135 wires, 80 routed), so any of them can be verified recursively.
+pub fn circuit_config() -> CircuitConfig {
+    CircuitConfig::standard_recursion_config()
+}
