@@ -3,3 +3,5 @@
 pub mod config;
 pub mod basic;
 pub mod gadgets;
+pub mod prover;
+pub mod witness_generator;
