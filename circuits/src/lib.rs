@@ -3,5 +3,6 @@
 pub mod config;
 pub mod basic;
 pub mod gadgets;
+pub mod keys;
 pub mod prover;
 pub mod witness_generator;

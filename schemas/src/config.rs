@@ -15,7 +15,24 @@ use crate::prover_interface::{L1VerifierConfig, ProtocolSemanticVersion};
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub core_devnet: CoreDevnetConfig,
+    pub prover: ProverConfig,
     pub basic_circuits: BasicCircuitsConfig,
+}
+
+/// What every prover role shares.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProverConfig {
+    /// The protocol version this prover proves; it only takes that version's work.
+    pub protocol_version: ProtocolSemanticVersion,
+    /// Where setup data (circuit keys) lives, one subdirectory per protocol version.
+    pub keys_dir: std::path::PathBuf,
+}
+
+impl Default for ProverConfig {
+    fn default() -> Self {
+        Self { protocol_version: ProtocolSemanticVersion { minor: 1, patch: 0 }, keys_dir: ".devnet/keys".into() }
+    }
 }
 
 /// How much each basic circuit instance holds: the shape of round 0 for a protocol version. Keys
