@@ -71,7 +71,8 @@ impl BasicCircuit {
         Self { id, data: builder.build::<C>(), targets }
     }
 
-    fn partial_witness(&self, witness: &BasicWitness) -> Result<PartialWitness<F>, BasicProveError> {
+    /// The circuit witness as plonky2's partial witness (what `CircuitData::prove` takes).
+    pub fn partial_witness(&self, witness: &BasicWitness) -> Result<PartialWitness<F>, BasicProveError> {
         let mut pw = PartialWitness::new();
         let unsatisfied = |e: anyhow::Error| BasicProveError::Unsatisfied { circuit: self.id, reason: e.to_string() };
         match (&self.targets, witness) {

@@ -147,6 +147,20 @@ fn deposit_key_rules_fail() {
 }
 
 #[test]
+fn two_kinds_in_one_slot_fail() {
+    // The witness type has one `kind`; a prover writing wires directly could raise two flags.
+    // On an honest transfer, also raising the withdraw flag breaks only the one-kind rule.
+    let circuit = &CIRCUITS[&CircuitId::TxExecution];
+    let via_circuits::prover::BasicTargets::TxExecution(targets) = &circuit.targets else { unreachable!() };
+    let honest = tx_execution(|_| {});
+    let pw = circuit.partial_witness(&honest).unwrap();
+    assert!(circuit.data.prove(pw.clone()).and_then(|p| circuit.data.verify(p)).is_ok());
+    let mut two_kinds = pw;
+    two_kinds.target_values.insert(targets.kind_flags(1)[2].target, Fe::ONE);
+    assert!(circuit.data.prove(two_kinds).and_then(|p| circuit.data.verify(p)).is_err());
+}
+
+#[test]
 fn padding_emits_nothing() {
     let honest = first(&witnesses(), CircuitId::TxExecution).public_inputs;
     let padded = prove(&tx_execution(|w| w.slots[1].kind = 0)).expect("padding proves");

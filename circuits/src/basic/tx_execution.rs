@@ -105,6 +105,16 @@ pub struct TxExecutionTargets {
     slots: Vec<SlotTargets>,
 }
 
+#[cfg(feature = "test-utils")]
+impl TxExecutionTargets {
+    /// The deposit, transfer and withdraw flags of a slot, for tests that write wires the
+    /// witness type cannot express (two kinds in one slot).
+    pub fn kind_flags(&self, slot: usize) -> [BoolTarget; 3] {
+        let s = &self.slots[slot];
+        [s.deposit, s.transfer, s.withdraw]
+    }
+}
+
 fn leaf(builder: &mut CircuitBuilder<F, D>, public_key: &[Target; 5], balance: Target, nonce: Target) -> HashOutTarget {
     let mut input = public_key.to_vec();
     input.extend([balance, nonce]);

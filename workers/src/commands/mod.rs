@@ -1,7 +1,9 @@
 //! The roles, one module each.
 
+mod bench;
 mod core_devnet;
 mod dev;
+mod keys;
 
 use std::path::PathBuf;
 
@@ -26,6 +28,12 @@ pub enum Command {
     Dev(dev::DevArgs),
     /// Run the devnet core alone: seal batches and serve the prover interface.
     CoreDevnet,
+    /// Setup data (circuit keys) for this prover's protocol version.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Benchmarks, each against a baseline measured in the same run.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Print the effective configuration as TOML.
     Config,
 }
@@ -35,6 +43,8 @@ impl Command {
         match self {
             Self::Dev(args) => dev::run(args, config, shutdown).await,
             Self::CoreDevnet => core_devnet::run(config.core_devnet, shutdown).await,
+            Self::Keys(command) => keys::run(command, &config),
+            Self::Bench(command) => bench::run(command).await,
             Self::Config => {
                 print!("{}", toml::to_string_pretty(&config)?);
                 Ok(())
