@@ -67,3 +67,31 @@ fn bad_configuration_is_named() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("txs_per_bach"), "unknown keys are refused by name");
 }
+
+#[test]
+fn keys_generate_writes_a_manifest_for_every_circuit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("keys");
+    let output = prover(dir.path(), &["keys", "generate", "--out", out.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["keys"].as_array().unwrap().len(), 4);
+    let text = stdout(&output);
+    for name in ["TxExecution", "StorageApplication", "PubdataHasher", "SignatureVerifier"] {
+        assert!(text.contains(name), "{text}");
+    }
+}
+
+#[test]
+fn bench_basic_reports_every_circuit_against_plonky2() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = prover(dir.path(), &["bench", "basic", "--shape", "small"]);
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    let rows: Vec<&str> = text.lines().filter(|l| l.contains(") ")).collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    for row in rows {
+        let ratio: f64 = row.split_whitespace().nth(8).unwrap().parse().unwrap();
+        assert!(ratio > 0.0, "{row}");
+    }
+}
