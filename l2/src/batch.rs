@@ -83,20 +83,31 @@ pub fn execute_batch(state: &mut State, header: &BatchHeader, txs: &[L2Transacti
     Ok(BatchExecution { public_data, pubdata })
 }
 
-/// The batch commitment, the final proof's one public input: a Poseidon hash of the batch's
-/// public data and the protocol version's scheduler verification key hash.
-pub fn batch_commitment(public_data: &BatchPublicData, scheduler_vk_hash: Hash) -> Hash {
-    let mut input: Vec<F> = vec![
+/// The batch's public data as the field elements the scheduler exposes and the commitment hashes:
+/// `batch number, chain id, fee account, previous root (4), new root (4), priority-ops hash (4),
+/// withdrawals hash (4), pubdata SHA-256 (8 words), protocol minor, protocol patch`.
+pub fn public_data_fields(public_data: &BatchPublicData) -> Vec<F> {
+    let mut fields: Vec<F> = vec![
         fe(public_data.l1_batch_number.0.into()),
         fe(public_data.chain_id.0.into()),
         fe(public_data.fee_account.0.into()),
     ];
     for h in [public_data.previous_state_root, public_data.new_state_root, public_data.priority_ops_hash, public_data.withdrawals_hash] {
-        input.extend(from_wire(h).elements);
+        fields.extend(from_wire(h).elements);
     }
-    input.extend(bytes32_words(&public_data.pubdata_sha256));
-    input.push(F::from_canonical_u16(public_data.protocol_version.minor));
-    input.push(F::from_canonical_u32(public_data.protocol_version.patch));
+    fields.extend(bytes32_words(&public_data.pubdata_sha256));
+    fields.push(F::from_canonical_u16(public_data.protocol_version.minor));
+    fields.push(F::from_canonical_u32(public_data.protocol_version.patch));
+    fields
+}
+
+/// Number of elements in [`public_data_fields`].
+pub const PUBLIC_DATA_FIELDS: usize = 29;
+
+/// The batch commitment, the final proof's one public input: a Poseidon hash of the batch's
+/// public data fields and the protocol version's scheduler verification key hash.
+pub fn batch_commitment(public_data: &BatchPublicData, scheduler_vk_hash: Hash) -> Hash {
+    let mut input = public_data_fields(public_data);
     input.extend(from_wire(scheduler_vk_hash).elements);
     to_wire(hash(&input))
 }

@@ -17,6 +17,25 @@ pub struct Config {
     pub core_devnet: CoreDevnetConfig,
     pub prover: ProverConfig,
     pub basic_circuits: BasicCircuitsConfig,
+    pub aggregation: AggregationConfig,
+}
+
+/// The shape of rounds 1 to 5 for a protocol version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AggregationConfig {
+    /// Basic proofs one leaf aggregates (round 1). A leaf must fit the node circuit's size, so
+    /// this stays small.
+    pub basic_proofs_per_leaf: usize,
+    /// Shrink layers after the scheduler (round 5), each with a higher FRI rate and fewer
+    /// queries than the last proof it verifies.
+    pub compression_layers: usize,
+}
+
+impl Default for AggregationConfig {
+    fn default() -> Self {
+        Self { basic_proofs_per_leaf: 2, compression_layers: 2 }
+    }
 }
 
 /// What every prover role shares.

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use plonky2::field::types::Field;
@@ -24,7 +24,7 @@ pub const FEES: AccountId = AccountId(0);
 pub const CONFIG: BasicCircuitsConfig = BasicCircuitsConfig::SMALL;
 
 /// Every basic circuit at the small shape, built once per test binary.
-pub static CIRCUITS: LazyLock<HashMap<CircuitId, BasicCircuit>> =
+pub static CIRCUITS: LazyLock<BTreeMap<CircuitId, BasicCircuit>> =
     LazyLock::new(|| CircuitId::ALL.into_iter().map(|id| (id, BasicCircuit::build(id, &CONFIG))).collect());
 
 pub fn key(i: u32) -> SecretKey {

@@ -1,0 +1,69 @@
+//! Compression (round 5): shrink layers after the scheduler. Each verifies the previous proof
+//! under a constant key in a circuit with a higher FRI rate and fewer queries (the same 100-bit
+//! conjectured security), which makes proofs smaller and cheaper to verify.
+//!
+//! The first layer fixes the scheduler's verifier data as a constant, so it can hash the
+//! scheduler's key into the batch commitment `H(public data fields || scheduler key hash)`; from
+//! then on that commitment is the only public input.
+
+use plonky2::field::types::PrimeField64;
+use plonky2::fri::FriConfig;
+use plonky2::hash::poseidon::PoseidonHash;
+use plonky2::iop::witness::{PartialWitness, WitnessWrite};
+use plonky2::plonk::circuit_builder::CircuitBuilder;
+use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData, VerifierCircuitData};
+use plonky2::plonk::proof::ProofWithPublicInputsTarget;
+use via_schemas::primitives::Hash;
+
+use super::{AggregationError, Proof};
+use crate::config::{C, D, F, circuit_config};
+
+/// The shrink layers' configuration: rate 1/128 and 12 queries (7 x 12 + 16 bits of grinding
+/// = 100 bits, as the standard configuration's 3 x 28 + 16).
+pub fn compression_config() -> CircuitConfig {
+    let standard = circuit_config();
+    CircuitConfig { fri_config: FriConfig { rate_bits: 7, num_query_rounds: 12, cap_height: 0, ..standard.fri_config }, ..standard }
+}
+
+/// The circuit digest of a circuit as a wire hash: the verification key hash.
+pub fn vk_hash(data: &VerifierCircuitData<F, C, D>) -> Hash {
+    Hash::from_limbs_reduced(data.verifier_only.circuit_digest.elements.map(|e| e.to_canonical_u64()))
+}
+
+/// One shrink layer.
+pub struct CompressionCircuit {
+    pub layer: usize,
+    pub data: CircuitData<F, C, D>,
+    inner: VerifierCircuitData<F, C, D>,
+    proof: ProofWithPublicInputsTarget<D>,
+}
+
+impl CompressionCircuit {
+    /// Layer 0 verifies the scheduler and commits to its key; later layers verify the layer
+    /// before.
+    pub fn build(layer: usize, inner: VerifierCircuitData<F, C, D>) -> Self {
+        let mut builder = CircuitBuilder::<F, D>::new(compression_config());
+        let proof = builder.add_virtual_proof_with_pis(&inner.common);
+        let inner_vd = builder.constant_verifier_data::<C>(&inner.verifier_only);
+        builder.verify_proof::<C>(&proof, &inner_vd, &inner.common);
+        if layer == 0 {
+            let mut input = proof.public_inputs.clone();
+            input.extend(builder.constant_hash(inner.verifier_only.circuit_digest).elements);
+            let commitment = builder.hash_n_to_hash_no_pad::<PoseidonHash>(input);
+            builder.register_public_inputs(&commitment.elements);
+        } else {
+            builder.register_public_inputs(&proof.public_inputs);
+        }
+        Self { layer, data: builder.build::<C>(), inner, proof }
+    }
+
+    /// Shrinks the previous layer's proof (the scheduler's for layer 0).
+    pub fn prove(&self, inner: &Proof) -> Result<Proof, AggregationError> {
+        let what = || format!("compression layer {}", self.layer);
+        self.inner.verify(inner.clone()).map_err(|e| AggregationError::WrongKey { what: what(), index: 0, circuit: if self.layer == 0 { "scheduler".into() } else { format!("compression layer {}", self.layer - 1) }, reason: e.to_string() })?;
+        let proving = |e: anyhow::Error| AggregationError::Proving { what: what(), reason: e.to_string() };
+        let mut pw = PartialWitness::new();
+        pw.set_proof_with_pis_target(&self.proof, inner).map_err(proving)?;
+        self.data.prove(pw).map_err(proving)
+    }
+}

@@ -1,0 +1,173 @@
+//! Node aggregation (round 2): two leaf-or-node proofs of one circuit type, the right one
+//! starting where the left one ends, merged into one range.
+//!
+//! A child that is a leaf is verified under that type's leaf key (a constant, chosen by the
+//! child's circuit id); a child that is a node under this circuit's own key, which the node reads
+//! from its own public inputs and requires the child to carry too. Whoever verifies a node (the
+//! recursion tip, or [`NodeCircuit::verify`]) checks those public inputs against the real node
+//! key, which closes the cycle.
+
+use std::collections::BTreeMap;
+
+use plonky2::field::types::{Field, PrimeField64};
+use plonky2::iop::target::{BoolTarget, Target};
+use plonky2::iop::witness::{PartialWitness, WitnessWrite};
+use plonky2::plonk::circuit_builder::CircuitBuilder;
+use plonky2::plonk::circuit_data::{CircuitData, VerifierCircuitData, VerifierOnlyCircuitData};
+use plonky2::plonk::proof::ProofWithPublicInputsTarget;
+use plonky2::recursion::cyclic_recursion::check_cyclic_proof_verifier_data;
+
+use super::leaf::LeafCircuit;
+use super::{AggregationError, PAYLOAD_LEN, Proof, aggregation_common_data, build_with_aggregation_common_data, circuit_id_of, payload, verifier_data_elements, verifier_data_from_elements};
+use crate::basic::CircuitId;
+use crate::config::{C, D, F, circuit_config};
+
+/// A leaf or node proof, and which it is (the verifier needs to know which key to use).
+#[derive(Clone, Debug)]
+pub struct AggregatedProof {
+    pub is_node: bool,
+    pub proof: Proof,
+}
+
+impl AggregatedProof {
+    /// The basic circuit type the proof aggregates.
+    pub fn circuit_id(&self) -> Option<CircuitId> {
+        circuit_id_of(&self.proof)
+    }
+
+    fn payload(&self) -> Vec<u64> {
+        self.proof.public_inputs[..PAYLOAD_LEN].iter().map(|x| x.to_canonical_u64()).collect()
+    }
+}
+
+/// The one node circuit, shared by every circuit type.
+pub struct NodeCircuit {
+    pub data: CircuitData<F, C, D>,
+    leaf_keys: BTreeMap<CircuitId, VerifierOnlyCircuitData<C, D>>,
+    targets: NodeTargets,
+}
+
+/// A node's witness targets.
+pub struct NodeTargets {
+    children: [ProofWithPublicInputsTarget<D>; 2],
+    is_node: [BoolTarget; 2],
+    own_verifier_data: plonky2::plonk::circuit_data::VerifierCircuitTarget,
+}
+
+/// Lays out the node over the leaf keys of every circuit type.
+pub fn define(builder: &mut CircuitBuilder<F, D>, leaf_keys: &BTreeMap<CircuitId, VerifierOnlyCircuitData<C, D>>) -> NodeTargets {
+    let common = aggregation_common_data();
+    let children: [ProofWithPublicInputsTarget<D>; 2] = std::array::from_fn(|_| builder.add_virtual_proof_with_pis(common));
+    let is_node: [BoolTarget; 2] = std::array::from_fn(|_| builder.add_virtual_bool_target_safe());
+    let part = |c: &ProofWithPublicInputsTarget<D>, at: usize, len: usize| c.public_inputs[at..at + len].to_vec();
+    let [left, right] = &children;
+
+    // The merged range: same type and context, right continues left.
+    builder.connect(left.public_inputs[payload::CIRCUIT_ID], right.public_inputs[payload::CIRCUIT_ID]);
+    for (a, b) in part(left, payload::CONTEXT, super::CONTEXT_WIDTH).into_iter().zip(part(right, payload::CONTEXT, super::CONTEXT_WIDTH)) {
+        builder.connect(a, b);
+    }
+    for (a, b) in part(left, payload::LAST_OUT, super::STATE_WIDTH).into_iter().zip(part(right, payload::FIRST_IN, super::STATE_WIDTH)) {
+        builder.connect(a, b);
+    }
+    let mut merged = part(left, 0, payload::LAST_OUT);
+    merged.extend(part(right, payload::LAST_OUT, super::STATE_WIDTH));
+    merged.push(builder.add(left.public_inputs[payload::COUNT], right.public_inputs[payload::COUNT]));
+    builder.register_public_inputs(&merged);
+    let own_verifier_data = builder.add_verifier_data_public_inputs();
+    let own = verifier_data_elements(&own_verifier_data);
+
+    let leaf_keys: Vec<(F, Vec<Target>)> = leaf_keys
+        .iter()
+        .map(|(id, key)| {
+            let vd = builder.constant_verifier_data::<C>(key);
+            (F::from_canonical_u8(id.id()), verifier_data_elements(&vd))
+        })
+        .collect();
+    for (child, node) in children.iter().zip(is_node) {
+        // The leaf key of the child's type: exactly one type matches.
+        let id = child.public_inputs[payload::CIRCUIT_ID];
+        let zero = builder.zero();
+        let mut matches = zero;
+        let mut leaf_key = vec![zero; own.len()];
+        for (type_id, key) in &leaf_keys {
+            let id_const = builder.constant(*type_id);
+            let is_type = builder.is_equal(id, id_const);
+            matches = builder.add(matches, is_type.target);
+            leaf_key = leaf_key.iter().zip(key).map(|(acc, k)| builder.mul_add(is_type.target, *k, *acc)).collect();
+        }
+        builder.assert_one(matches);
+        let key: Vec<Target> = own.iter().zip(&leaf_key).map(|(o, l)| builder.select(node, *o, *l)).collect();
+        builder.verify_proof::<C>(child, &verifier_data_from_elements(&key), common);
+        // A node child carries this circuit's key in its public inputs.
+        for (carried, o) in child.public_inputs[PAYLOAD_LEN..].iter().zip(&own) {
+            builder.conditional_assert_eq(node.target, *carried, *o);
+        }
+    }
+    NodeTargets { children, is_node, own_verifier_data }
+}
+
+impl NodeCircuit {
+    /// Builds the node over the given leaves (one per circuit type).
+    pub fn build(leaves: &BTreeMap<CircuitId, LeafCircuit>) -> Result<Self, AggregationError> {
+        let leaf_keys: BTreeMap<CircuitId, VerifierOnlyCircuitData<C, D>> = leaves.iter().map(|(id, leaf)| (*id, leaf.data.verifier_only.clone())).collect();
+        Self::build_with_keys(leaf_keys)
+    }
+
+    /// Builds the node from the leaves' verifier keys.
+    pub fn build_with_keys(leaf_keys: BTreeMap<CircuitId, VerifierOnlyCircuitData<C, D>>) -> Result<Self, AggregationError> {
+        let mut builder = CircuitBuilder::new(circuit_config());
+        let targets = define(&mut builder, &leaf_keys);
+        let data = build_with_aggregation_common_data(builder, "node")?;
+        Ok(Self { data, leaf_keys, targets })
+    }
+
+    /// Verifies a leaf or node proof natively, including a node's carried key.
+    pub fn verify(&self, proof: &AggregatedProof) -> anyhow::Result<()> {
+        let common = aggregation_common_data();
+        if proof.is_node {
+            check_cyclic_proof_verifier_data(&proof.proof, &self.data.verifier_only, common)?;
+            self.data.verify(proof.proof.clone())
+        } else {
+            let id = proof.circuit_id().ok_or_else(|| anyhow::anyhow!("no basic circuit has the id {}", proof.proof.public_inputs[0]))?;
+            let key = self.leaf_keys.get(&id).ok_or_else(|| anyhow::anyhow!("no leaf key for {id}"))?;
+            VerifierCircuitData { verifier_only: key.clone(), common: common.clone() }.verify(proof.proof.clone())
+        }
+    }
+
+    /// Merges two adjacent ranges of one circuit type.
+    pub fn prove(&self, left: &AggregatedProof, right: &AggregatedProof) -> Result<AggregatedProof, AggregationError> {
+        let what = "node".to_string();
+        for (index, child) in [left, right].into_iter().enumerate() {
+            self.verify(child).map_err(|e| AggregationError::WrongKey {
+                what: what.clone(),
+                index,
+                circuit: if child.is_node { "node".into() } else { "leaf".into() },
+                reason: e.to_string(),
+            })?;
+        }
+        let (l, r) = (left.payload(), right.payload());
+        if l[payload::CIRCUIT_ID] != r[payload::CIRCUIT_ID] {
+            return Err(AggregationError::WrongCircuit {
+                what,
+                index: 1,
+                got: format!("{:?}", right.circuit_id()),
+                expected: format!("{:?}", left.circuit_id()),
+            });
+        }
+        if l[payload::CONTEXT..payload::FIRST_IN] != r[payload::CONTEXT..payload::FIRST_IN] {
+            return Err(AggregationError::OtherBatch { what, index: 1 });
+        }
+        if l[payload::LAST_OUT..payload::COUNT] != r[payload::FIRST_IN..payload::LAST_OUT] {
+            return Err(AggregationError::Unchained { what, index: 1, previous: 0 });
+        }
+        let proving = |e: anyhow::Error| AggregationError::Proving { what: "node".into(), reason: e.to_string() };
+        let mut pw = PartialWitness::new();
+        for (i, child) in [left, right].into_iter().enumerate() {
+            pw.set_proof_with_pis_target(&self.targets.children[i], &child.proof).map_err(proving)?;
+            pw.set_bool_target(self.targets.is_node[i], child.is_node).map_err(proving)?;
+        }
+        pw.set_verifier_data_target(&self.targets.own_verifier_data, &self.data.verifier_only).map_err(proving)?;
+        Ok(AggregatedProof { is_node: true, proof: self.data.prove(pw).map_err(proving)? })
+    }
+}

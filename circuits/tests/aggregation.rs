@@ -1,0 +1,149 @@
+//! Rounds 1 to 5 on a real batch: basic proofs to one verified final proof, and every bad input
+//! refused with the offending proof named (natively first, and by the circuits themselves).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use common::*;
+use plonky2::field::types::PrimeField64;
+use via_circuits::aggregation::node::AggregatedProof;
+use via_circuits::aggregation::{AggregationCircuits, AggregationError, Proof};
+use via_circuits::basic::CircuitId;
+use via_circuits::verifier::VerifyError;
+use via_circuits::witness_generator::{BasicWitnesses, generate_basic_witnesses};
+use via_l2::batch::batch_commitment;
+use via_schemas::config::AggregationConfig;
+use via_schemas::l2::{AccountId, BatchPublicData, L2ChainId};
+use via_schemas::primitives::{Bytes32, Hash};
+use via_schemas::prover_interface::{L1BatchNumber, ProtocolSemanticVersion};
+
+const VERSION: ProtocolSemanticVersion = ProtocolSemanticVersion { minor: 1, patch: 0 };
+
+static AGGREGATION: LazyLock<AggregationCircuits> = LazyLock::new(|| AggregationCircuits::build(&CIRCUITS, &AggregationConfig::default(), VERSION).expect("aggregation circuits build"));
+
+/// The mixed batch, with every basic proof, grouped by type in sequence order.
+static BATCH: LazyLock<(BasicWitnesses, BTreeMap<CircuitId, Vec<Proof>>)> = LazyLock::new(|| {
+    let witnesses = generate_basic_witnesses(&mixed_batch(), &CONFIG).unwrap();
+    let mut proofs: BTreeMap<CircuitId, Vec<Proof>> = BTreeMap::new();
+    for instance in &witnesses.instances {
+        proofs.entry(instance.circuit_id).or_default().push(CIRCUITS[&instance.circuit_id].prove(&instance.witness).unwrap());
+    }
+    (witnesses, proofs)
+});
+
+fn proofs(id: CircuitId) -> &'static [Proof] {
+    &BATCH.1[&id]
+}
+
+#[test]
+fn a_batch_aggregates_to_a_verified_final_proof() {
+    let (witnesses, basic) = &*BATCH;
+    let public_data = witnesses.public_data;
+    let final_proof = AGGREGATION.aggregate(basic, &public_data).unwrap();
+    let verifier = AGGREGATION.final_verifier();
+    let commitment = batch_commitment(&public_data, AGGREGATION.scheduler_vk_hash());
+    let public: Vec<u64> = final_proof.public_inputs.iter().map(|x| x.to_canonical_u64()).collect();
+    assert_eq!(public, commitment.limbs(), "the final proof's one public input is the batch commitment");
+    let bytes = final_proof.to_bytes();
+    verifier.verify(&bytes, &public_data).unwrap();
+    println!("final proof: {} bytes", bytes.len());
+
+    // Any field of the public data changed: refused.
+    let h = Hash::from_limbs([1, 2, 3, 4]).unwrap();
+    let p = public_data;
+    for changed in [
+        BatchPublicData { l1_batch_number: L1BatchNumber(8), ..p },
+        BatchPublicData { chain_id: L2ChainId(1), ..p },
+        BatchPublicData { fee_account: AccountId(1), ..p },
+        BatchPublicData { previous_state_root: h, ..p },
+        BatchPublicData { new_state_root: h, ..p },
+        BatchPublicData { priority_ops_hash: h, ..p },
+        BatchPublicData { withdrawals_hash: h, ..p },
+        BatchPublicData { pubdata_sha256: Bytes32([9; 32]), ..p },
+        BatchPublicData { protocol_version: ProtocolSemanticVersion { minor: 1, patch: 1 }, ..p },
+    ] {
+        assert!(matches!(verifier.verify(&bytes, &changed), Err(VerifyError::WrongCommitment { .. })), "{changed:?}");
+    }
+    // Bits flipped across the whole proof: refused (as malformed or invalid, never accepted).
+    let step = (bytes.len() / 97).max(1);
+    for at in (0..bytes.len()).step_by(step).chain([bytes.len() - 1]) {
+        for bit in [0, 5] {
+            let mut tampered = bytes.clone();
+            tampered[at] ^= 1 << bit;
+            assert!(verifier.verify(&tampered, &public_data).is_err(), "byte {at} bit {bit} flipped was accepted");
+        }
+    }
+    assert!(matches!(verifier.verify(&bytes[..bytes.len() / 2], &public_data), Err(VerifyError::Malformed(_))));
+}
+
+#[test]
+fn leaves_refuse_proofs_of_the_wrong_type_order_or_batch() {
+    let leaf = &AGGREGATION.leaves[&CircuitId::StorageApplication];
+    let storage = proofs(CircuitId::StorageApplication);
+    assert!(storage.len() >= 3, "the batch needs three storage instances");
+
+    let err = leaf.prove(&[proofs(CircuitId::SignatureVerifier)[0].clone()]).unwrap_err();
+    assert!(matches!(&err, AggregationError::WrongKey { index: 0, .. }), "{err}");
+    assert!(!err.is_retryable());
+
+    let err = leaf.prove(&[storage[1].clone(), storage[0].clone()]).unwrap_err();
+    assert!(matches!(err, AggregationError::Unchained { index: 1, previous: 0, .. }), "out of order: {err}");
+    let err = leaf.prove(&[storage[0].clone(), storage[2].clone()]).unwrap_err();
+    assert!(matches!(err, AggregationError::Unchained { index: 1, .. }), "missing: {err}");
+    let err = leaf.prove(&[storage[0].clone(), storage[0].clone()]).unwrap_err();
+    assert!(matches!(err, AggregationError::Unchained { index: 1, .. }), "repeated: {err}");
+    assert!(leaf.prove_unchecked(&[storage[1].clone(), storage[0].clone()]).is_err(), "the leaf circuit itself refuses the order");
+    assert!(leaf.prove(&storage[..2]).is_ok());
+    assert!(leaf.prove(&storage[2..3]).is_ok(), "a single proof is a valid leaf");
+
+    // A TxExecution proof of another batch (another fee account) cannot join this batch's leaf.
+    let other = witness_input(&genesis(), vec![deposit(3, 1), deposit(4, 1), deposit(5, 1)]);
+    let other = via_schemas::l2::WitnessInputData { fee_account: AccountId(1), ..other };
+    let other_witnesses = generate_basic_witnesses(&other, &CONFIG).unwrap();
+    let other_tx: Vec<Proof> = other_witnesses.instances.iter().filter(|i| i.circuit_id == CircuitId::TxExecution).map(|i| CIRCUITS[&CircuitId::TxExecution].prove(&i.witness).unwrap()).collect();
+    let leaf = &AGGREGATION.leaves[&CircuitId::TxExecution];
+    let err = leaf.prove(&[proofs(CircuitId::TxExecution)[0].clone(), other_tx[1].clone()]).unwrap_err();
+    assert!(matches!(err, AggregationError::OtherBatch { index: 1, .. }), "{err}");
+    assert!(leaf.prove_unchecked(&[proofs(CircuitId::TxExecution)[0].clone(), other_tx[1].clone()]).is_err());
+}
+
+#[test]
+fn nodes_and_the_tip_refuse_mismatched_children() {
+    let leaf_of = |id: CircuitId, range: std::ops::Range<usize>| AggregatedProof { is_node: false, proof: AGGREGATION.leaves[&id].prove(&proofs(id)[range]).unwrap() };
+    let hasher_a = leaf_of(CircuitId::PubdataHasher, 0..2);
+    let hasher_b = leaf_of(CircuitId::PubdataHasher, 2..4);
+    let storage = leaf_of(CircuitId::StorageApplication, 0..2);
+
+    let err = AGGREGATION.node.prove(&hasher_a, &storage).unwrap_err();
+    assert!(matches!(err, AggregationError::WrongCircuit { index: 1, .. }), "{err}");
+    let err = AGGREGATION.node.prove(&hasher_b, &hasher_a).unwrap_err();
+    assert!(matches!(err, AggregationError::Unchained { .. }), "{err}");
+    let merged = AGGREGATION.node.prove(&hasher_a, &hasher_b).unwrap();
+    assert!(AGGREGATION.node.verify(&merged).is_ok());
+    // A node claimed to be a leaf (or the reverse) does not verify.
+    assert!(AGGREGATION.node.verify(&AggregatedProof { is_node: false, proof: merged.proof.clone() }).is_err());
+    assert!(AGGREGATION.node.verify(&AggregatedProof { is_node: true, proof: hasher_a.proof.clone() }).is_err());
+
+    // The tip takes one root per type, in id order.
+    let roots: Vec<AggregatedProof> = CircuitId::ALL.into_iter().map(|id| AGGREGATION.aggregate_type(id, proofs(id)).unwrap()).collect();
+    let mut swapped = roots.clone();
+    swapped.swap(0, 1);
+    assert!(matches!(AGGREGATION.tip.prove(&AGGREGATION.node, &swapped), Err(AggregationError::WrongCircuit { index: 0, .. })));
+    let partial = AGGREGATION.aggregate_type(CircuitId::PubdataHasher, &proofs(CircuitId::PubdataHasher)[..2]).unwrap();
+    let mut short = roots.clone();
+    short[2] = partial;
+    let tip = AGGREGATION.tip.prove(&AGGREGATION.node, &short).expect("a prefix of a type's proofs is a valid range");
+    // But the scheduler sees the pubdata queue was not consumed to its end.
+    let err = AGGREGATION.scheduler.prove(&tip, &BATCH.0.public_data).unwrap_err();
+    assert!(err.to_string().contains("PubdataHasher consumed TxExecution's pubdata does not hold"), "{err}");
+    assert!(AGGREGATION.scheduler.prove_unchecked(&tip, &BATCH.0.public_data).is_err(), "the scheduler circuit itself refuses");
+
+    let tip = AGGREGATION.tip.prove(&AGGREGATION.node, &roots).unwrap();
+    let mut wrong = BATCH.0.public_data;
+    wrong.new_state_root = Hash::from_limbs([7, 7, 7, 7]).unwrap();
+    let err = AGGREGATION.scheduler.prove(&tip, &wrong).unwrap_err();
+    assert!(err.to_string().contains("StorageApplication ends at the new state root does not hold"), "{err}");
+    assert!(AGGREGATION.scheduler.prove_unchecked(&tip, &wrong).is_err());
+}
