@@ -1,35 +1,86 @@
-//! Setup data ("keys"): building a circuit costs about as much as proving with it, so each basic
-//! circuit is built once per protocol version, serialized with plonky2's gate and generator
-//! serializers (ours registered), and loaded by workers.
+//! Setup data ("keys"): building a circuit costs about as much as proving with it, so every
+//! circuit of a protocol version (the four basic circuits, the leaves, the node, the recursion
+//! tip, the scheduler and the compression layers) is built once, serialized with plonky2's gate
+//! and generator serializers (ours registered), and loaded by workers.
 //!
-//! A key directory holds `manifest.json` and one file per circuit. The manifest records the
-//! circuits' revision, the protocol version, the instance shape and each circuit's verification
-//! key hash (its circuit digest). Loading checks all of them and names the missing or stale key.
+//! A key directory holds `manifest.json`, one file per circuit, and `final_verifier.bin` (the
+//! last compression layer's verifier data alone, all a verifier needs). The manifest records the
+//! circuits' revision, the protocol version, both shapes, the scheduler key hash (the protocol
+//! version's verification key hash) and, per circuit, its verification key hash (circuit digest)
+//! and the file's SHA-256. Loading checks all of them and names the missing or stale key.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use plonky2::field::types::PrimeField64;
 use plonky2::plonk::circuit_builder::CircuitBuilder;
-use plonky2::plonk::circuit_data::CircuitData;
+use plonky2::plonk::circuit_data::{CircuitData, VerifierCircuitData};
 use plonky2::util::serialization::DefaultGateSerializer;
 use serde::{Deserialize, Serialize};
-use via_schemas::config::BasicCircuitsConfig;
 use sha2::{Digest as _, Sha256};
+use via_schemas::config::{AggregationConfig, BasicCircuitsConfig};
 use via_schemas::primitives::{Bytes32, Hash};
 use via_schemas::prover_interface::ProtocolSemanticVersion;
 
+use crate::aggregation::compression::CompressionCircuit;
+use crate::aggregation::leaf::LeafCircuit;
+use crate::aggregation::node::NodeCircuit;
+use crate::aggregation::recursion_tip::RecursionTipCircuit;
+use crate::aggregation::scheduler::SchedulerCircuit;
+use crate::aggregation::{AggregationCircuits, AggregationError};
 use crate::basic::CircuitId;
 use crate::config::{C, D, F, circuit_config};
 use crate::gadgets::generators::GeneratorSerializer;
 use crate::prover::{BasicCircuit, define};
+use crate::verifier::FinalVerifier;
 
 /// The revision of the circuits' constraints. Bump it with any change that alters a circuit, so
 /// keys made before the change are refused as stale instead of producing proofs nothing accepts.
-pub const CIRCUITS_REVISION: u32 = 1;
+pub const CIRCUITS_REVISION: u32 = 2;
 
 const MANIFEST: &str = "manifest.json";
+const FINAL_VERIFIER: &str = "final_verifier.bin";
+
+/// Which circuit a key belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyName {
+    Basic(CircuitId),
+    Leaf(CircuitId),
+    Node,
+    RecursionTip,
+    Scheduler,
+    Compression(usize),
+}
+
+impl KeyName {
+    fn file(self) -> String {
+        match self {
+            Self::Basic(id) => format!("basic_{}.bin", id.id()),
+            Self::Leaf(id) => format!("leaf_{}.bin", id.id()),
+            Self::Node => "node.bin".into(),
+            Self::RecursionTip => "recursion_tip.bin".into(),
+            Self::Scheduler => "scheduler.bin".into(),
+            Self::Compression(layer) => format!("compression_{layer}.bin"),
+        }
+    }
+}
+
+impl fmt::Display for KeyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Basic(id) => write!(f, "{id}"),
+            Self::Leaf(id) => write!(f, "leaf of {id}"),
+            Self::Node => f.write_str("node"),
+            Self::RecursionTip => f.write_str("recursion tip"),
+            Self::Scheduler => f.write_str("scheduler"),
+            Self::Compression(layer) => write!(f, "compression layer {layer}"),
+        }
+    }
+}
 
 /// What a key directory says about itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,13 +88,18 @@ pub struct KeyManifest {
     pub revision: u32,
     pub protocol_version: ProtocolSemanticVersion,
     pub basic_circuits: BasicCircuitsConfig,
+    pub aggregation: AggregationConfig,
+    /// The protocol version's verification key hash, as L1VerifierConfig publishes it.
+    pub scheduler_vk_hash: Hash,
+    /// SHA-256 of `final_verifier.bin`.
+    pub final_verifier_sha256: Bytes32,
     pub keys: Vec<KeyEntry>,
 }
 
 /// One circuit's key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyEntry {
-    pub circuit_id: CircuitId,
+    pub name: KeyName,
     pub file: String,
     /// The circuit digest: a hash of the verification key (constants, permutation, shape).
     pub vk_hash: Hash,
@@ -59,11 +115,13 @@ pub enum KeyError {
     #[error("no keys in {dir}: generate them with `prover keys generate`")]
     MissingManifest { dir: PathBuf },
     #[error("the key of {circuit} is missing from {dir}: generate the keys again")]
-    Missing { circuit: CircuitId, dir: PathBuf },
+    Missing { circuit: String, dir: PathBuf },
     #[error("the keys in {dir} are stale: {reason}; generate them again")]
     Stale { dir: PathBuf, reason: String },
     #[error("the key of {circuit} in {path} is corrupt: {reason}")]
-    Corrupt { circuit: CircuitId, path: PathBuf, reason: String },
+    Corrupt { circuit: String, path: PathBuf, reason: String },
+    #[error("building the aggregation circuits: {0}")]
+    Aggregation(#[from] AggregationError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
@@ -74,7 +132,7 @@ impl KeyError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Io { .. } => true,
-            Self::MissingManifest { .. } | Self::Missing { .. } | Self::Stale { .. } | Self::Corrupt { .. } => false,
+            Self::MissingManifest { .. } | Self::Missing { .. } | Self::Stale { .. } | Self::Corrupt { .. } | Self::Aggregation(_) => false,
         }
     }
 }
@@ -90,44 +148,105 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     fs::rename(&tmp, path).map_err(io(path))
 }
 
+fn sha256(bytes: &[u8]) -> Bytes32 {
+    Bytes32(Sha256::digest(bytes).into())
+}
+
 fn vk_hash(data: &CircuitData<F, C, D>) -> Hash {
     Hash::from_limbs_reduced(data.verifier_only.circuit_digest.elements.map(|e| e.to_canonical_u64()))
 }
 
-fn key_file(id: CircuitId) -> String {
-    format!("basic_{}.bin", id.id())
+fn save(dir: &Path, name: KeyName, data: &CircuitData<F, C, D>) -> Result<KeyEntry, KeyError> {
+    let file = name.file();
+    let path = dir.join(&file);
+    let bytes = data
+        .to_bytes(&DefaultGateSerializer, &GeneratorSerializer)
+        .map_err(|e| KeyError::Corrupt { circuit: name.to_string(), path: path.clone(), reason: format!("cannot serialize: {e:?}") })?;
+    write_atomically(&path, &bytes)?;
+    tracing::info!(circuit = %name, degree_bits = data.common.degree_bits(), bytes = bytes.len(), "wrote key");
+    Ok(KeyEntry { name, file, vk_hash: vk_hash(data), degree_bits: data.common.degree_bits(), sha256: sha256(&bytes) })
 }
 
-/// Builds every basic circuit for `config` and writes its key to `dir`, the manifest last.
-pub fn generate_basic_keys(dir: &Path, protocol_version: ProtocolSemanticVersion, config: &BasicCircuitsConfig) -> Result<KeyManifest, KeyError> {
+/// Reads a file the manifest lists, checking its SHA-256.
+fn read_checked(dir: &Path, file: &str, expected: Bytes32, circuit: &str) -> Result<Vec<u8>, KeyError> {
+    let path = dir.join(file);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(KeyError::Missing { circuit: circuit.into(), dir: dir.to_owned() }),
+        Err(e) => return Err(io(&path)(e)),
+    };
+    let got = sha256(&bytes);
+    if got != expected {
+        return Err(KeyError::Corrupt { circuit: circuit.into(), path, reason: format!("its SHA-256 is {got}, the manifest says {expected}") });
+    }
+    Ok(bytes)
+}
+
+fn load_data(dir: &Path, manifest: &KeyManifest, name: KeyName) -> Result<CircuitData<F, C, D>, KeyError> {
+    let entry = manifest.keys.iter().find(|k| k.name == name).ok_or(KeyError::Missing { circuit: name.to_string(), dir: dir.to_owned() })?;
+    let bytes = read_checked(dir, &entry.file, entry.sha256, &name.to_string())?;
+    let corrupt = |reason: String| KeyError::Corrupt { circuit: name.to_string(), path: dir.join(&entry.file), reason };
+    let data = CircuitData::<F, C, D>::from_bytes(&bytes, &DefaultGateSerializer, &GeneratorSerializer).map_err(|e| corrupt(format!("cannot deserialize: {e:?}")))?;
+    if vk_hash(&data) != entry.vk_hash {
+        return Err(corrupt(format!("its verification key hash is {}, the manifest says {}", vk_hash(&data), entry.vk_hash)));
+    }
+    Ok(data)
+}
+
+/// Builds every circuit of a protocol version and writes its key to `dir`, the manifest last.
+pub fn generate_keys(dir: &Path, protocol_version: ProtocolSemanticVersion, basic_config: &BasicCircuitsConfig, aggregation_config: &AggregationConfig) -> Result<KeyManifest, KeyError> {
+    let basic: BTreeMap<CircuitId, BasicCircuit> = CircuitId::ALL.into_iter().map(|id| (id, BasicCircuit::build(id, basic_config))).collect();
+    let aggregation = AggregationCircuits::build(&basic, aggregation_config, protocol_version)?;
+    save_keys(dir, basic_config, aggregation_config, &basic, &aggregation)
+}
+
+/// Writes the keys of circuits already built (with `basic_config` and `aggregation_config`) to
+/// `dir`, the manifest last.
+pub fn save_keys(
+    dir: &Path,
+    basic_config: &BasicCircuitsConfig,
+    aggregation_config: &AggregationConfig,
+    basic: &BTreeMap<CircuitId, BasicCircuit>,
+    aggregation: &AggregationCircuits,
+) -> Result<KeyManifest, KeyError> {
     fs::create_dir_all(dir).map_err(io(dir))?;
     let mut keys = Vec::new();
-    for id in CircuitId::ALL {
-        let circuit = BasicCircuit::build(id, config);
-        let file = key_file(id);
-        let path = dir.join(&file);
-        let bytes = circuit
-            .data
-            .to_bytes(&DefaultGateSerializer, &GeneratorSerializer)
-            .map_err(|e| KeyError::Corrupt { circuit: id, path: path.clone(), reason: format!("cannot serialize: {e:?}") })?;
-        write_atomically(&path, &bytes)?;
-        tracing::info!(circuit = %id, degree_bits = circuit.data.common.degree_bits(), bytes = bytes.len(), "wrote key");
-        keys.push(KeyEntry {
-            circuit_id: id,
-            file,
-            vk_hash: vk_hash(&circuit.data),
-            degree_bits: circuit.data.common.degree_bits(),
-            sha256: Bytes32(Sha256::digest(&bytes).into()),
-        });
+    for (id, circuit) in basic {
+        keys.push(save(dir, KeyName::Basic(*id), &circuit.data)?);
     }
-    let manifest = KeyManifest { revision: CIRCUITS_REVISION, protocol_version, basic_circuits: *config, keys };
+    for (id, leaf) in &aggregation.leaves {
+        keys.push(save(dir, KeyName::Leaf(*id), &leaf.data)?);
+    }
+    keys.push(save(dir, KeyName::Node, &aggregation.node.data)?);
+    keys.push(save(dir, KeyName::RecursionTip, &aggregation.tip.data)?);
+    keys.push(save(dir, KeyName::Scheduler, &aggregation.scheduler.data)?);
+    for layer in &aggregation.compression {
+        keys.push(save(dir, KeyName::Compression(layer.layer), &layer.data)?);
+    }
+    let final_verifier = aggregation
+        .final_circuit()
+        .data
+        .verifier_data()
+        .to_bytes(&DefaultGateSerializer)
+        .map_err(|e| KeyError::Corrupt { circuit: "final verifier".into(), path: dir.join(FINAL_VERIFIER), reason: format!("cannot serialize: {e:?}") })?;
+    write_atomically(&dir.join(FINAL_VERIFIER), &final_verifier)?;
+    let manifest = KeyManifest {
+        revision: CIRCUITS_REVISION,
+        protocol_version: aggregation.scheduler.protocol_version,
+        basic_circuits: *basic_config,
+        aggregation: *aggregation_config,
+        scheduler_vk_hash: aggregation.scheduler_vk_hash(),
+        final_verifier_sha256: sha256(&final_verifier),
+        keys,
+    };
     let json = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
     write_atomically(&dir.join(MANIFEST), &json)?;
     Ok(manifest)
 }
 
-/// Reads and checks a key directory's manifest against what this prover expects.
-pub fn read_manifest(dir: &Path, protocol_version: ProtocolSemanticVersion, config: &BasicCircuitsConfig) -> Result<KeyManifest, KeyError> {
+/// Reads a key directory's manifest without judging it (a verifier needs only the final key and
+/// the scheduler key hash).
+pub fn read_manifest_unchecked(dir: &Path) -> Result<KeyManifest, KeyError> {
     let path = dir.join(MANIFEST);
     let text = match fs::read(&path) {
         Ok(text) => text,
@@ -135,42 +254,90 @@ pub fn read_manifest(dir: &Path, protocol_version: ProtocolSemanticVersion, conf
         Err(e) => return Err(io(&path)(e)),
     };
     let manifest: KeyManifest = serde_json::from_slice(&text).map_err(|e| KeyError::Stale { dir: dir.to_owned(), reason: format!("unreadable manifest: {e}") })?;
-    let stale = |reason: String| Err(KeyError::Stale { dir: dir.to_owned(), reason });
     if manifest.revision != CIRCUITS_REVISION {
-        return stale(format!("they are for circuits revision {}, this build's circuits are revision {CIRCUITS_REVISION}", manifest.revision));
-    }
-    if manifest.protocol_version != protocol_version {
-        return stale(format!("they are for protocol version {}, this prover proves {protocol_version}", manifest.protocol_version));
-    }
-    if manifest.basic_circuits != *config {
-        return stale(format!("they were made for instance shape {:?}, the configuration says {config:?}", manifest.basic_circuits));
+        return Err(KeyError::Stale { dir: dir.to_owned(), reason: format!("they are for circuits revision {}, this build's circuits are revision {CIRCUITS_REVISION}", manifest.revision) });
     }
     Ok(manifest)
 }
 
-/// Loads one basic circuit's key, checked against the manifest, and recovers its targets by
-/// laying the circuit out again (cheap: no polynomial work).
+/// Reads and checks a key directory's manifest against what this prover expects.
+pub fn read_manifest(dir: &Path, protocol_version: ProtocolSemanticVersion, basic_config: &BasicCircuitsConfig, aggregation_config: &AggregationConfig) -> Result<KeyManifest, KeyError> {
+    let manifest = read_manifest_unchecked(dir)?;
+    let stale = |reason: String| Err(KeyError::Stale { dir: dir.to_owned(), reason });
+    if manifest.protocol_version != protocol_version {
+        return stale(format!("they are for protocol version {}, this prover proves {protocol_version}", manifest.protocol_version));
+    }
+    if manifest.basic_circuits != *basic_config {
+        return stale(format!("they were made for instance shape {:?}, the configuration says {basic_config:?}", manifest.basic_circuits));
+    }
+    if manifest.aggregation != *aggregation_config {
+        return stale(format!("they were made for aggregation shape {:?}, the configuration says {aggregation_config:?}", manifest.aggregation));
+    }
+    Ok(manifest)
+}
+
+/// Loads one basic circuit's key and recovers its targets by laying the circuit out again
+/// (cheap: no polynomial work).
 pub fn load_basic_circuit(dir: &Path, manifest: &KeyManifest, id: CircuitId) -> Result<BasicCircuit, KeyError> {
-    let entry = manifest.keys.iter().find(|k| k.circuit_id == id).ok_or(KeyError::Missing { circuit: id, dir: dir.to_owned() })?;
-    let path = dir.join(&entry.file);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(KeyError::Missing { circuit: id, dir: dir.to_owned() }),
-        Err(e) => return Err(io(&path)(e)),
-    };
-    let corrupt = |reason: String| KeyError::Corrupt { circuit: id, path: path.clone(), reason };
-    let sha256 = Bytes32(Sha256::digest(&bytes).into());
-    if sha256 != entry.sha256 {
-        return Err(corrupt(format!("its SHA-256 is {sha256}, the manifest says {}", entry.sha256)));
-    }
-    let data = CircuitData::<F, C, D>::from_bytes(&bytes, &DefaultGateSerializer, &GeneratorSerializer).map_err(|e| corrupt(format!("cannot deserialize: {e:?}")))?;
-    if vk_hash(&data) != entry.vk_hash {
-        return Err(corrupt(format!("its verification key hash is {}, the manifest says {}", vk_hash(&data), entry.vk_hash)));
-    }
+    let data = load_data(dir, manifest, KeyName::Basic(id))?;
     let mut builder = CircuitBuilder::new(circuit_config());
     let targets = define(&mut builder, id, &manifest.basic_circuits);
     if builder.num_public_inputs() != data.common.num_public_inputs {
         return Err(KeyError::Stale { dir: dir.to_owned(), reason: format!("{id} has {} public inputs in this build, {} in its key", builder.num_public_inputs(), data.common.num_public_inputs) });
     }
     Ok(BasicCircuit { id, data, targets })
+}
+
+/// Loads every basic circuit.
+pub fn load_basic_circuits(dir: &Path, manifest: &KeyManifest) -> Result<BTreeMap<CircuitId, BasicCircuit>, KeyError> {
+    CircuitId::ALL.into_iter().map(|id| load_basic_circuit(dir, manifest, id).map(|c| (id, c))).collect()
+}
+
+/// Loads rounds 1 to 5 over the loaded basic circuits.
+pub fn load_aggregation_circuits(dir: &Path, manifest: &KeyManifest, basic: &BTreeMap<CircuitId, BasicCircuit>) -> Result<AggregationCircuits, KeyError> {
+    let mut leaves = BTreeMap::new();
+    for (id, circuit) in basic {
+        let data = load_data(dir, manifest, KeyName::Leaf(*id))?;
+        leaves.insert(*id, LeafCircuit::from_data(data, circuit.data.verifier_data(), *id, manifest.aggregation.basic_proofs_per_leaf));
+    }
+    let leaf_keys: BTreeMap<_, _> = leaves.iter().map(|(id, l)| (*id, l.data.verifier_only.clone())).collect();
+    let node = NodeCircuit::from_data(load_data(dir, manifest, KeyName::Node)?, leaf_keys.clone());
+    let tip = RecursionTipCircuit::from_data(load_data(dir, manifest, KeyName::RecursionTip)?, &leaf_keys, &node);
+    let scheduler = SchedulerCircuit::from_data(load_data(dir, manifest, KeyName::Scheduler)?, &tip, manifest.protocol_version);
+    let mut compression: Vec<CompressionCircuit> = Vec::new();
+    for layer in 0..manifest.aggregation.compression_layers.max(1) {
+        let inner = compression.last().map_or_else(|| scheduler.data.verifier_data(), |c| c.data.verifier_data());
+        compression.push(CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(layer))?, layer, inner));
+    }
+    Ok(AggregationCircuits { leaves, node, tip, scheduler, compression })
+}
+
+/// Loads only what verifying final proofs needs.
+pub fn load_final_verifier(dir: &Path, manifest: &KeyManifest) -> Result<FinalVerifier, KeyError> {
+    let bytes = read_checked(dir, FINAL_VERIFIER, manifest.final_verifier_sha256, "final verifier")?;
+    let verifier = VerifierCircuitData::<F, C, D>::from_bytes(bytes, &DefaultGateSerializer)
+        .map_err(|e| KeyError::Corrupt { circuit: "final verifier".into(), path: dir.join(FINAL_VERIFIER), reason: format!("cannot deserialize: {e:?}") })?;
+    Ok(FinalVerifier { verifier, scheduler_vk_hash: manifest.scheduler_vk_hash })
+}
+
+/// Writes a key directory holding only a final verifier, for tests of verifiers (the core) that
+/// need real verification without building every circuit.
+#[cfg(feature = "test-utils")]
+pub fn save_verifier_only(dir: &Path, protocol_version: ProtocolSemanticVersion, verifier: &VerifierCircuitData<F, C, D>, scheduler_vk_hash: Hash) -> Result<KeyManifest, KeyError> {
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let bytes = verifier
+        .to_bytes(&DefaultGateSerializer)
+        .map_err(|e| KeyError::Corrupt { circuit: "final verifier".into(), path: dir.join(FINAL_VERIFIER), reason: format!("cannot serialize: {e:?}") })?;
+    write_atomically(&dir.join(FINAL_VERIFIER), &bytes)?;
+    let manifest = KeyManifest {
+        revision: CIRCUITS_REVISION,
+        protocol_version,
+        basic_circuits: BasicCircuitsConfig::default(),
+        aggregation: AggregationConfig::default(),
+        scheduler_vk_hash,
+        final_verifier_sha256: sha256(&bytes),
+        keys: Vec::new(),
+    };
+    write_atomically(&dir.join(MANIFEST), &serde_json::to_vec_pretty(&manifest).expect("the manifest serializes"))?;
+    Ok(manifest)
 }

@@ -4,7 +4,7 @@
 
 use plonky2::field::types::PrimeField64;
 use plonky2::plonk::circuit_data::VerifierCircuitData;
-use plonky2::plonk::proof::ProofWithPublicInputs;
+use plonky2::plonk::proof::CompressedProofWithPublicInputs;
 use via_l2::batch::batch_commitment;
 use via_schemas::l2::BatchPublicData;
 use via_schemas::primitives::Hash;
@@ -31,19 +31,27 @@ pub struct FinalVerifier {
 }
 
 impl FinalVerifier {
-    /// Checks `proof` (as serialized by plonky2) against the batch's public data.
+    /// Checks `proof` (a compressed plonky2 proof, as [`crate::aggregation::AggregationCircuits::final_proof_bytes`]
+    /// writes it) against the batch's public data.
     pub fn verify(&self, proof: &[u8], public_data: &BatchPublicData) -> Result<(), VerifyError> {
         self.verify_commitment(proof, batch_commitment(public_data, self.scheduler_vk_hash))
     }
 
     /// Checks `proof` against a batch commitment computed elsewhere.
     pub fn verify_commitment(&self, proof: &[u8], expected: Hash) -> Result<(), VerifyError> {
-        let proof = ProofWithPublicInputs::<F, C, D>::from_bytes(proof.to_vec(), &self.verifier.common).map_err(|e| VerifyError::Malformed(format!("{e:?}")))?;
+        // plonky2 indexes into a compressed proof by the query positions it derives, and panics
+        // when tampered bytes lead it to a position the proof does not hold: that is a rejection.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.verify_unguarded(proof, expected)))
+            .unwrap_or_else(|_| Err(VerifyError::Malformed("its openings do not match the queries its transcript derives".into())))
+    }
+
+    fn verify_unguarded(&self, proof: &[u8], expected: Hash) -> Result<(), VerifyError> {
+        let proof = CompressedProofWithPublicInputs::<F, C, D>::from_bytes(proof.to_vec(), &self.verifier.common).map_err(|e| VerifyError::Malformed(format!("{e:?}")))?;
         let got: Vec<u64> = proof.public_inputs.iter().map(|x| x.to_canonical_u64()).collect();
         if got != expected.limbs() {
             let got = Hash::from_limbs(got.clone().try_into().unwrap_or([u64::MAX; 4])).map_or_else(|_| format!("{got:?}"), |h| h.to_string());
             return Err(VerifyError::WrongCommitment { expected, got });
         }
-        self.verifier.verify(proof).map_err(|e| VerifyError::Invalid(e.to_string()))
+        self.verifier.verify_compressed(proof).map_err(|e| VerifyError::Invalid(e.to_string()))
     }
 }

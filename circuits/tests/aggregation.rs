@@ -39,16 +39,15 @@ fn proofs(id: CircuitId) -> &'static [Proof] {
 
 #[test]
 fn a_batch_aggregates_to_a_verified_final_proof() {
-    let (witnesses, basic) = &*BATCH;
-    let public_data = witnesses.public_data;
-    let final_proof = AGGREGATION.aggregate(basic, &public_data).unwrap();
+    let public_data = BATCH.0.public_data;
+    let final_proof = &*FINAL_PROOF;
     let verifier = AGGREGATION.final_verifier();
     let commitment = batch_commitment(&public_data, AGGREGATION.scheduler_vk_hash());
     let public: Vec<u64> = final_proof.public_inputs.iter().map(|x| x.to_canonical_u64()).collect();
     assert_eq!(public, commitment.limbs(), "the final proof's one public input is the batch commitment");
-    let bytes = final_proof.to_bytes();
+    let bytes = AGGREGATION.final_proof_bytes(final_proof.clone()).unwrap();
     verifier.verify(&bytes, &public_data).unwrap();
-    println!("final proof: {} bytes", bytes.len());
+    println!("final proof: {} bytes compressed, {} plain", bytes.len(), final_proof.to_bytes().len());
 
     // Any field of the public data changed: refused.
     let h = Hash::from_limbs([1, 2, 3, 4]).unwrap();
@@ -146,4 +145,71 @@ fn nodes_and_the_tip_refuse_mismatched_children() {
     let err = AGGREGATION.scheduler.prove(&tip, &wrong).unwrap_err();
     assert!(err.to_string().contains("StorageApplication ends at the new state root does not hold"), "{err}");
     assert!(AGGREGATION.scheduler.prove_unchecked(&tip, &wrong).is_err());
+}
+
+/// The final proof of the mixed batch, made once.
+static FINAL_PROOF: LazyLock<Proof> = LazyLock::new(|| AGGREGATION.aggregate(&BATCH.1, &BATCH.0.public_data).unwrap());
+
+#[test]
+fn keys_round_trip_and_problems_are_named() {
+    use via_circuits::keys::{KeyError, KeyName, load_aggregation_circuits, load_basic_circuits, load_final_verifier, read_manifest, save_keys};
+    use via_schemas::config::BasicCircuitsConfig;
+
+    let dir = tempfile::tempdir().unwrap();
+    let aggregation_config = AggregationConfig::default();
+    let manifest = save_keys(dir.path(), &CONFIG, &aggregation_config, &CIRCUITS, &AGGREGATION).unwrap();
+    assert_eq!(read_manifest(dir.path(), VERSION, &CONFIG, &aggregation_config).unwrap(), manifest);
+    assert_eq!(manifest.scheduler_vk_hash, AGGREGATION.scheduler_vk_hash());
+
+    // Loaded circuits have the fresh circuits' keys and prove what they prove.
+    let basic = load_basic_circuits(dir.path(), &manifest).unwrap();
+    let loaded = load_aggregation_circuits(dir.path(), &manifest, &basic).unwrap();
+    for id in CircuitId::ALL {
+        assert_eq!(basic[&id].data.verifier_only, CIRCUITS[&id].data.verifier_only, "{id}");
+        assert_eq!(loaded.leaves[&id].data.verifier_only, AGGREGATION.leaves[&id].data.verifier_only, "leaf of {id}");
+    }
+    assert_eq!(loaded.node.data.verifier_only, AGGREGATION.node.data.verifier_only);
+    assert_eq!(loaded.tip.data.verifier_only, AGGREGATION.tip.data.verifier_only);
+    assert_eq!(loaded.scheduler.data.verifier_only, AGGREGATION.scheduler.data.verifier_only);
+    assert_eq!(loaded.final_circuit().data.verifier_only, AGGREGATION.final_circuit().data.verifier_only);
+    let instance = BATCH.0.instances.iter().find(|i| i.circuit_id == CircuitId::StorageApplication).unwrap();
+    let basic_proof = basic[&CircuitId::StorageApplication].prove(&instance.witness).unwrap();
+    CIRCUITS[&CircuitId::StorageApplication].verify(basic_proof.clone()).unwrap();
+    let leaf = loaded.leaves[&CircuitId::StorageApplication].prove(&[basic_proof]).unwrap();
+    AGGREGATION.node.verify(&AggregatedProof { is_node: false, proof: leaf }).expect("a fresh node accepts the loaded leaf's proof");
+    let verifier = load_final_verifier(dir.path(), &manifest).unwrap();
+    verifier.verify(&AGGREGATION.final_proof_bytes(FINAL_PROOF.clone()).unwrap(), &BATCH.0.public_data).unwrap();
+
+    // Stale: another shape, another protocol version, another circuits revision.
+    let other_shape = BasicCircuitsConfig { txs_per_tx_execution: 3, ..CONFIG };
+    let err = read_manifest(dir.path(), VERSION, &other_shape, &aggregation_config).unwrap_err();
+    assert!(matches!(err, KeyError::Stale { .. }) && err.to_string().contains("instance shape"), "{err}");
+    let err = read_manifest(dir.path(), VERSION, &CONFIG, &AggregationConfig { basic_proofs_per_leaf: 3, ..aggregation_config }).unwrap_err();
+    assert!(err.to_string().contains("aggregation shape"), "{err}");
+    let err = read_manifest(dir.path(), ProtocolSemanticVersion { minor: 2, patch: 0 }, &CONFIG, &aggregation_config).unwrap_err();
+    assert!(err.to_string().contains("they are for protocol version 0.1.0, this prover proves 0.2.0"), "{err}");
+    let manifest_path = dir.path().join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path).unwrap();
+    let revision = format!("\"revision\": {}", via_circuits::keys::CIRCUITS_REVISION);
+    std::fs::write(&manifest_path, text.replace(&revision, "\"revision\": 0")).unwrap();
+    let err = read_manifest(dir.path(), VERSION, &CONFIG, &aggregation_config).unwrap_err();
+    assert!(err.to_string().contains("circuits revision 0"), "{err}");
+    assert!(!err.is_retryable());
+    std::fs::write(&manifest_path, text).unwrap();
+
+    // Corrupt: a flipped byte in a key.
+    let path = dir.path().join("node.bin");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = load_aggregation_circuits(dir.path(), &manifest, &basic).err().expect("corrupt key refused");
+    assert!(matches!(&err, KeyError::Corrupt { circuit, .. } if circuit == "node"), "{err}");
+
+    // Missing: a deleted key, and a directory without keys.
+    std::fs::remove_file(&path).unwrap();
+    let err = load_aggregation_circuits(dir.path(), &manifest, &basic).err().expect("missing key refused");
+    assert_eq!(err.to_string(), format!("the key of {} is missing from {}: generate the keys again", KeyName::Node, dir.path().display()));
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(read_manifest(empty.path(), VERSION, &CONFIG, &aggregation_config), Err(KeyError::MissingManifest { .. })));
 }

@@ -20,6 +20,7 @@ pub fn router(core: Arc<CoreDevnet>) -> Router {
         .route("/proof_generation_data", post(proof_generation_data))
         .route("/submit_proof/{l1_batch_number}", post(submit_proof))
         .route("/batches/{l1_batch_number}", get(batch))
+        .route("/batches/{l1_batch_number}/proof", get(proof))
         .route("/health", get(|| async { "ok" }))
         .with_state(core)
 }
@@ -66,7 +67,11 @@ async fn submit_proof(State(core): State<Arc<CoreDevnet>>, Path(number): Path<u3
         Err(e @ SubmitError::UnknownBatch(_)) => (StatusCode::NOT_FOUND, e),
         Err(e @ SubmitError::AlreadyFinished { .. }) => (StatusCode::CONFLICT, e),
         Err(
-            e @ (SubmitError::ProtocolVersionMismatch { .. } | SubmitError::CommitmentMismatch { .. } | SubmitError::EmptyProof(_) | SubmitError::SkipNotAllowed(_)),
+            e @ (SubmitError::ProtocolVersionMismatch { .. }
+            | SubmitError::CommitmentMismatch { .. }
+            | SubmitError::EmptyProof(_)
+            | SubmitError::SkipNotAllowed(_)
+            | SubmitError::InvalidProof { .. }),
         ) => (StatusCode::UNPROCESSABLE_ENTITY, e),
     };
     respond_error((status.0, status.1.to_string()))
@@ -96,5 +101,14 @@ async fn batch(State(core): State<Arc<CoreDevnet>>, Path(number): Path<u32>) -> 
             Json(BatchView { record, has_proof }).into_response()
         }
         None => respond_error((StatusCode::NOT_FOUND, format!("batch {number} does not exist"))),
+    }
+}
+
+async fn proof(State(core): State<Arc<CoreDevnet>>, Path(number): Path<u32>) -> Response {
+    let number = L1BatchNumber(number);
+    match core.proof(number).await {
+        Ok(Some(proof)) => Json(proof).into_response(),
+        Ok(None) => respond_error((StatusCode::NOT_FOUND, format!("batch {number} has no proof"))),
+        Err(e) => respond_error(internal(e)),
     }
 }

@@ -13,11 +13,14 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use via_l2::batch::{BatchError, BatchHeader, batch_commitment, execute_batch, touched_accounts};
+use via_circuits::keys::{KeyError, load_final_verifier, read_manifest_unchecked};
+use via_circuits::verifier::FinalVerifier;
 use via_l2::state::{State, TxError};
 use via_schemas::WireVersion;
 use via_schemas::config::CoreDevnetConfig;
 use via_schemas::l2::{Account, WitnessInputData};
-use via_schemas::prover_interface::{L1BatchNumber, L1BatchProofForL1, ProofGenerationData, SubmitProofRequest};
+use via_schemas::primitives::Hash;
+use via_schemas::prover_interface::{L1BatchNumber, L1BatchProofForL1, L1VerifierConfig, ProofGenerationData, SubmitProofRequest};
 
 use crate::generator::{TxGenerator, account_key};
 use crate::store::{BatchRecord, BatchStatus, Genesis, Store, StoreError};
@@ -37,6 +40,12 @@ pub enum CoreError {
     Execution(BatchError),
     #[error("cannot serve HTTP: {0}")]
     Serve(std::io::Error),
+    #[error("verification keys: {0} (or set core_devnet.verify_proofs = false to check commitments only)")]
+    Keys(#[from] KeyError),
+    #[error("the keys in {dir} are for protocol version {keys}, the core seals {configured}")]
+    KeysVersion { dir: String, keys: String, configured: String },
+    #[error("l1_verifier_config.scheduler_vk_hash is {configured}, the keys' scheduler key hash is {keys}")]
+    VerifierConfigMismatch { configured: via_schemas::primitives::Hash, keys: via_schemas::primitives::Hash },
 }
 
 /// Why a submitted proof was refused. Nothing changes in the core when one is returned.
@@ -54,6 +63,8 @@ pub enum SubmitError {
     EmptyProof(L1BatchNumber),
     #[error("batch {0}: this core requires a proof for every batch (allow_skipped_proofs is off)")]
     SkipNotAllowed(L1BatchNumber),
+    #[error("batch {number}: {reason}")]
+    InvalidProof { number: L1BatchNumber, reason: String },
     #[error(transparent)]
     Core(#[from] CoreError),
 }
@@ -68,6 +79,30 @@ pub struct CoreDevnet {
     state: Mutex<State>,
     /// Serialises handing out batches, so two provers never pick the same one at once.
     picking: Mutex<()>,
+    /// Verifies submitted proofs, when `verify_proofs` is on.
+    verifier: Option<FinalVerifier>,
+    /// What batches are sealed under: the configured one, its key hash from the keys if zero.
+    l1_verifier_config: L1VerifierConfig,
+}
+
+/// Loads the final verifier of the core's protocol version, and the L1 verifier configuration
+/// that goes with it.
+fn load_verifier(config: &CoreDevnetConfig) -> Result<(Option<FinalVerifier>, L1VerifierConfig), CoreError> {
+    if !config.verify_proofs {
+        return Ok((None, config.l1_verifier_config));
+    }
+    let dir = config.keys_dir.join(config.protocol_version.to_string());
+    let manifest = read_manifest_unchecked(&dir)?;
+    if manifest.protocol_version != config.protocol_version {
+        return Err(CoreError::KeysVersion { dir: dir.display().to_string(), keys: manifest.protocol_version.to_string(), configured: config.protocol_version.to_string() });
+    }
+    let configured = config.l1_verifier_config.scheduler_vk_hash;
+    if configured != Hash::ZERO && configured != manifest.scheduler_vk_hash {
+        return Err(CoreError::VerifierConfigMismatch { configured, keys: manifest.scheduler_vk_hash });
+    }
+    let verifier = load_final_verifier(&dir, &manifest)?;
+    info!(dir = %dir.display(), scheduler_vk_hash = %manifest.scheduler_vk_hash, "verifying proofs with the protocol version's keys");
+    Ok((Some(verifier), L1VerifierConfig { scheduler_vk_hash: manifest.scheduler_vk_hash }))
 }
 
 impl CoreDevnet {
@@ -94,12 +129,18 @@ impl CoreDevnet {
             info!(last_batch = last.0, root = %state.root(), "reopened devnet state");
         }
         let generator = TxGenerator::new(config.seed, config.user_accounts, config.fee_account);
-        Ok(Arc::new(Self { config, store, generator, state: Mutex::new(state), picking: Mutex::new(()) }))
+        let (verifier, l1_verifier_config) = load_verifier(&config)?;
+        Ok(Arc::new(Self { config, store, generator, state: Mutex::new(state), picking: Mutex::new(()), verifier, l1_verifier_config }))
     }
 
     /// The configuration the core runs with.
     pub fn config(&self) -> &CoreDevnetConfig {
         &self.config
+    }
+
+    /// What batches are sealed under (the key hash proofs must commit to).
+    pub fn l1_verifier_config(&self) -> L1VerifierConfig {
+        self.l1_verifier_config
     }
 
     /// Seals the next batch, unless `max_unproven_batches` batches already await a proof.
@@ -120,7 +161,7 @@ impl CoreDevnet {
         let accounts = touched.iter().map(|id| state.witness(*id)).collect();
         let mut next = state.clone();
         let execution = execute_batch(&mut next, &header, &transactions).map_err(CoreError::Execution)?;
-        let commitment = batch_commitment(&execution.public_data, self.config.l1_verifier_config.scheduler_vk_hash);
+        let commitment = batch_commitment(&execution.public_data, self.l1_verifier_config.scheduler_vk_hash);
         let data = ProofGenerationData {
             l1_batch_number: number,
             chain_id: self.config.chain_id,
@@ -136,7 +177,7 @@ impl CoreDevnet {
                 accounts,
             },
             protocol_version: self.config.protocol_version,
-            l1_verifier_config: self.config.l1_verifier_config,
+            l1_verifier_config: self.l1_verifier_config,
         };
         let changed: Vec<_> = touched.iter().filter_map(|id| next.account(*id).map(|a| (*id, *a))).collect();
         self.store.insert_batch(&data, &execution.public_data, commitment, &changed).await?;
@@ -168,6 +209,9 @@ impl CoreDevnet {
             SubmitProofRequest::SkippedProofGeneration => (BatchStatus::Skipped, None),
             SubmitProofRequest::Proof(proof) => {
                 check_proof(&record, proof)?;
+                if let Some(verifier) = &self.verifier {
+                    verifier.verify_commitment(&proof.proof.0, record.commitment).map_err(|e| SubmitError::InvalidProof { number, reason: e.to_string() })?;
+                }
                 (BatchStatus::Proven, Some(proof.as_ref()))
             }
         };

@@ -72,7 +72,9 @@ impl Devnet {
 }
 
 fn config(database_url: String) -> CoreDevnetConfig {
-    CoreDevnetConfig { database_url, txs_per_batch: 4, user_accounts: 3, max_unproven_batches: 10, ..Default::default() }
+    // Proofs here are placeholders: these tests are about the interface, so only commitments are
+    // checked. `verified_proofs.rs` runs the verifier.
+    CoreDevnetConfig { database_url, txs_per_batch: 4, user_accounts: 3, max_unproven_batches: 10, verify_proofs: false, ..Default::default() }
 }
 
 /// A fresh SQLite database in a temporary directory (kept alive by the returned guard).

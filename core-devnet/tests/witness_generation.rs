@@ -14,6 +14,7 @@ async fn devnet_batches_split_into_chaining_instances() {
         database_url: format!("sqlite://{}/core.db", dir.path().display()),
         txs_per_batch: 12,
         user_accounts: 4,
+        verify_proofs: false,
         ..Default::default()
     })
     .await

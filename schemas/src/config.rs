@@ -27,14 +27,14 @@ pub struct AggregationConfig {
     /// Basic proofs one leaf aggregates (round 1). A leaf must fit the node circuit's size, so
     /// this stays small.
     pub basic_proofs_per_leaf: usize,
-    /// Shrink layers after the scheduler (round 5), each with a higher FRI rate and fewer
-    /// queries than the last proof it verifies.
+    /// Shrink layers after the scheduler (round 5). The first already reaches the smallest
+    /// plonky2 verifier circuit (2^12), so a second one costs a proof without shrinking further.
     pub compression_layers: usize,
 }
 
 impl Default for AggregationConfig {
     fn default() -> Self {
-        Self { basic_proofs_per_leaf: 2, compression_layers: 2 }
+        Self { basic_proofs_per_leaf: 2, compression_layers: 1 }
     }
 }
 
@@ -117,8 +117,14 @@ pub struct CoreDevnetConfig {
     pub fee_account: AccountId,
     /// The protocol version batches are sealed under.
     pub protocol_version: ProtocolSemanticVersion,
-    /// Published with every batch; proofs must commit to its key hash.
+    /// Published with every batch; proofs must commit to its key hash. A zero hash means "take
+    /// it from the verification keys".
     pub l1_verifier_config: L1VerifierConfig,
+    /// Verify every submitted proof cryptographically (needs the protocol version's keys in
+    /// `keys_dir`). Off, a proof is checked against the batch commitment only.
+    pub verify_proofs: bool,
+    /// Where the protocol versions' keys are, as `prover keys generate` writes them.
+    pub keys_dir: std::path::PathBuf,
     /// Accept `SkippedProofGeneration` (the prover sampled the batch out) instead of a proof.
     pub allow_skipped_proofs: bool,
     /// A batch handed to a prover is offered again if no proof arrives within this time.
@@ -141,6 +147,8 @@ impl Default for CoreDevnetConfig {
             l1_verifier_config: L1VerifierConfig { scheduler_vk_hash: Hash::ZERO },
             allow_skipped_proofs: false,
             proof_generation_timeout_s: 1_800,
+            verify_proofs: true,
+            keys_dir: ".devnet/keys".into(),
         }
     }
 }

@@ -30,6 +30,22 @@ pub fn vk_hash(data: &VerifierCircuitData<F, C, D>) -> Hash {
     Hash::from_limbs_reduced(data.verifier_only.circuit_digest.elements.map(|e| e.to_canonical_u64()))
 }
 
+/// Lays out a shrink layer over `inner`'s proofs.
+fn define(builder: &mut CircuitBuilder<F, D>, layer: usize, inner: &VerifierCircuitData<F, C, D>) -> ProofWithPublicInputsTarget<D> {
+    let proof = builder.add_virtual_proof_with_pis(&inner.common);
+    let inner_vd = builder.constant_verifier_data::<C>(&inner.verifier_only);
+    builder.verify_proof::<C>(&proof, &inner_vd, &inner.common);
+    if layer == 0 {
+        let mut input = proof.public_inputs.clone();
+        input.extend(builder.constant_hash(inner.verifier_only.circuit_digest).elements);
+        let commitment = builder.hash_n_to_hash_no_pad::<PoseidonHash>(input);
+        builder.register_public_inputs(&commitment.elements);
+    } else {
+        builder.register_public_inputs(&proof.public_inputs);
+    }
+    proof
+}
+
 /// One shrink layer.
 pub struct CompressionCircuit {
     pub layer: usize,
@@ -43,18 +59,15 @@ impl CompressionCircuit {
     /// before.
     pub fn build(layer: usize, inner: VerifierCircuitData<F, C, D>) -> Self {
         let mut builder = CircuitBuilder::<F, D>::new(compression_config());
-        let proof = builder.add_virtual_proof_with_pis(&inner.common);
-        let inner_vd = builder.constant_verifier_data::<C>(&inner.verifier_only);
-        builder.verify_proof::<C>(&proof, &inner_vd, &inner.common);
-        if layer == 0 {
-            let mut input = proof.public_inputs.clone();
-            input.extend(builder.constant_hash(inner.verifier_only.circuit_digest).elements);
-            let commitment = builder.hash_n_to_hash_no_pad::<PoseidonHash>(input);
-            builder.register_public_inputs(&commitment.elements);
-        } else {
-            builder.register_public_inputs(&proof.public_inputs);
-        }
+        let proof = define(&mut builder, layer, &inner);
         Self { layer, data: builder.build::<C>(), inner, proof }
+    }
+
+    /// A layer from its setup data, its targets recovered by laying the circuit out again.
+    pub fn from_data(data: CircuitData<F, C, D>, layer: usize, inner: VerifierCircuitData<F, C, D>) -> Self {
+        let mut builder = CircuitBuilder::<F, D>::new(compression_config());
+        let proof = define(&mut builder, layer, &inner);
+        Self { layer, data, inner, proof }
     }
 
     /// Shrinks the previous layer's proof (the scheduler's for layer 0).

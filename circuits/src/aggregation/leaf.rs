@@ -113,6 +113,13 @@ impl LeafCircuit {
         Ok(Self { circuit_id, capacity, data, basic, targets })
     }
 
+    /// A leaf from its setup data, its targets recovered by laying the circuit out again.
+    pub fn from_data(data: CircuitData<F, C, D>, basic: VerifierCircuitData<F, C, D>, circuit_id: CircuitId, capacity: usize) -> Self {
+        let mut builder = CircuitBuilder::new(circuit_config());
+        let targets = define(&mut builder, &basic, circuit_id, capacity);
+        Self { circuit_id, capacity, data, basic, targets }
+    }
+
     fn what(&self) -> String {
         format!("leaf of {}", self.circuit_id)
     }

@@ -218,6 +218,13 @@ impl AggregationCircuits {
         compression::vk_hash(&self.scheduler.data.verifier_data())
     }
 
+    /// A final proof as it travels to L1: plonky2's compressed form (Merkle paths deduplicated
+    /// across queries), about 15% smaller.
+    pub fn final_proof_bytes(&self, proof: Proof) -> Result<Vec<u8>, AggregationError> {
+        let compressed = self.final_circuit().data.compress(proof).map_err(|e| AggregationError::Proving { what: "final proof".into(), reason: e.to_string() })?;
+        Ok(compressed.to_bytes())
+    }
+
     /// The circuit whose proofs are final.
     pub fn final_circuit(&self) -> &compression::CompressionCircuit {
         self.compression.last().expect("at least one compression layer")

@@ -122,6 +122,13 @@ impl NodeCircuit {
         Ok(Self { data, leaf_keys, targets })
     }
 
+    /// The node from its setup data, its targets recovered by laying the circuit out again.
+    pub fn from_data(data: CircuitData<F, C, D>, leaf_keys: BTreeMap<CircuitId, VerifierOnlyCircuitData<C, D>>) -> Self {
+        let mut builder = CircuitBuilder::new(circuit_config());
+        let targets = define(&mut builder, &leaf_keys);
+        Self { data, leaf_keys, targets }
+    }
+
     /// Verifies a leaf or node proof natively, including a node's carried key.
     pub fn verify(&self, proof: &AggregatedProof) -> anyhow::Result<()> {
         let common = aggregation_common_data();

@@ -66,6 +66,13 @@ impl RecursionTipCircuit {
         Self { data: builder.build::<C>(), targets }
     }
 
+    /// The tip from its setup data, its targets recovered by laying the circuit out again.
+    pub fn from_data(data: CircuitData<F, C, D>, leaf_keys: &BTreeMap<CircuitId, VerifierOnlyCircuitData<C, D>>, node: &NodeCircuit) -> Self {
+        let mut builder = CircuitBuilder::new(circuit_config());
+        let targets = define(&mut builder, leaf_keys, &node.data.verifier_only);
+        Self { data, targets }
+    }
+
     /// Proves from the root of each circuit type, in [`CircuitId::ALL`] order.
     pub fn prove(&self, node: &NodeCircuit, roots: &[AggregatedProof]) -> Result<Proof, AggregationError> {
         let what = "recursion tip".to_string();

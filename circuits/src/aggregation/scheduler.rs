@@ -144,6 +144,14 @@ impl SchedulerCircuit {
         Self { protocol_version, data: builder.build::<C>(), tip, targets }
     }
 
+    /// The scheduler from its setup data, its targets recovered by laying the circuit out again.
+    pub fn from_data(data: CircuitData<F, C, D>, tip: &RecursionTipCircuit, protocol_version: ProtocolSemanticVersion) -> Self {
+        let tip = tip.data.verifier_data();
+        let mut builder = CircuitBuilder::new(circuit_config());
+        let targets = define(&mut builder, &tip, protocol_version);
+        Self { protocol_version, data, tip, targets }
+    }
+
     /// Proves the batch's public data from the recursion tip's proof.
     pub fn prove(&self, tip_proof: &Proof, public_data: &BatchPublicData) -> Result<Proof, AggregationError> {
         let what = || "scheduler".to_string();

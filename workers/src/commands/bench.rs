@@ -22,6 +22,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         runs: usize,
     },
+    /// Rounds 1 to 5 on one devnet batch: every basic proof, then every aggregation step, with
+    /// time and peak memory per round, aggregation's cost as a fraction of basic proving, and the
+    /// final proof's size and verification time.
+    Aggregate {
+        #[arg(long, value_enum, default_value_t = Shape::Production)]
+        shape: Shape,
+        /// Transactions in the batch.
+        #[arg(long, default_value_t = 64)]
+        txs: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -42,17 +52,24 @@ impl Shape {
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Basic { shape, runs } => basic(shape.config(), runs.max(1)).await,
+        BenchCommand::Aggregate { shape, txs } => aggregate(shape.config(), txs).await,
     }
 }
 
 /// A mixed devnet batch big enough to fill an instance of every circuit at `config`'s shape.
 async fn devnet_batch(config: &BasicCircuitsConfig) -> anyhow::Result<WitnessInputData> {
-    let dir = tempfile::tempdir()?;
     let txs = config.txs_per_tx_execution.max(config.blocks_per_pubdata_hasher).max(config.signatures_per_signature_verifier * 2).max(8);
+    devnet_batch_of(txs).await
+}
+
+/// The second batch of a devnet sealing `txs` transactions per batch (the first opens accounts).
+async fn devnet_batch_of(txs: usize) -> anyhow::Result<WitnessInputData> {
+    let dir = tempfile::tempdir()?;
     let core = CoreDevnet::open(CoreDevnetConfig {
         database_url: format!("sqlite://{}/core.db", dir.path().display()),
         txs_per_batch: txs,
         user_accounts: 16,
+        verify_proofs: false,
         ..CoreDevnetConfig::default()
     })
     .await?;
@@ -146,5 +163,112 @@ async fn basic(config: BasicCircuitsConfig, runs: usize) -> anyhow::Result<()> {
             proof_bytes as f64 / 1024.0,
         );
     }
+    Ok(())
+}
+
+/// One round's figures.
+struct Round {
+    name: String,
+    proofs: usize,
+    time: Duration,
+    peak_mib: f64,
+}
+
+impl Round {
+    fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), proofs: 0, time: Duration::ZERO, peak_mib: 0.0 }
+    }
+
+    /// Times one proof of this round, tracking the round's peak memory.
+    fn time<T>(&mut self, step: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+        reset_peak_memory();
+        let started = Instant::now();
+        let out = step()?;
+        self.time += started.elapsed();
+        self.peak_mib = self.peak_mib.max(peak_memory_mib());
+        self.proofs += 1;
+        Ok(out)
+    }
+
+    fn print(&self) {
+        println!("{:<22} {:>6} {:>10.2} {:>10.2} {:>9.0}", self.name, self.proofs, self.time.as_secs_f64(), self.time.as_secs_f64() / self.proofs.max(1) as f64, self.peak_mib);
+    }
+}
+
+async fn aggregate(config: BasicCircuitsConfig, txs: usize) -> anyhow::Result<()> {
+    use std::collections::BTreeMap;
+
+    use via_circuits::aggregation::node::AggregatedProof;
+    use via_circuits::aggregation::{AggregationCircuits, Proof};
+    use via_schemas::config::AggregationConfig;
+
+    let aggregation_config = AggregationConfig::default();
+    println!("aggregation of a {txs}-transaction devnet batch, basic shape {config:?}, {aggregation_config:?}");
+    let input = devnet_batch_of(txs).await?;
+    let witnesses = generate_basic_witnesses(&input, &config)?;
+    let started = Instant::now();
+    let basic: BTreeMap<CircuitId, BasicCircuit> = CircuitId::ALL.into_iter().map(|id| (id, BasicCircuit::build(id, &config))).collect();
+    let circuits = AggregationCircuits::build(&basic, &aggregation_config, input.protocol_version)?;
+    println!("built every circuit in {:.1} s", started.elapsed().as_secs_f64());
+
+    println!("{:<22} {:>6} {:>10} {:>10} {:>9}", "round", "proofs", "total s", "per proof", "peak MiB");
+    let mut basic_round = Round::new("0 basic");
+    let mut proofs: BTreeMap<CircuitId, Vec<Proof>> = BTreeMap::new();
+    for instance in &witnesses.instances {
+        let proof = basic_round.time(|| Ok(basic[&instance.circuit_id].prove(&instance.witness)?))?;
+        proofs.entry(instance.circuit_id).or_default().push(proof);
+    }
+    basic_round.print();
+
+    let (mut leaves, mut nodes) = (Round::new("1 leaf"), Round::new("2 node"));
+    let mut roots = Vec::new();
+    for id in CircuitId::ALL {
+        let leaf = &circuits.leaves[&id];
+        let mut level = Vec::new();
+        for chunk in proofs[&id].chunks(leaf.capacity) {
+            level.push(AggregatedProof { is_node: false, proof: leaves.time(|| Ok(leaf.prove(chunk)?))? });
+        }
+        while level.len() > 1 {
+            let mut next = Vec::new();
+            for pair in level.chunks(2) {
+                next.push(match pair {
+                    [left, right] => nodes.time(|| Ok(circuits.node.prove(left, right)?))?,
+                    [single] => single.clone(),
+                    _ => unreachable!("chunks of two"),
+                });
+            }
+            level = next;
+        }
+        roots.push(level.pop().expect("one root"));
+    }
+    leaves.print();
+    nodes.print();
+    let mut tip_round = Round::new("3 recursion tip");
+    let tip = tip_round.time(|| Ok(circuits.tip.prove(&circuits.node, &roots)?))?;
+    tip_round.print();
+    let mut scheduler_round = Round::new("4 scheduler");
+    let mut proof = scheduler_round.time(|| Ok(circuits.scheduler.prove(&tip, &witnesses.public_data)?))?;
+    scheduler_round.print();
+    let mut compression_round = Round::new("5 compression");
+    for layer in &circuits.compression {
+        proof = compression_round.time(|| Ok(layer.prove(&proof)?))?;
+    }
+    compression_round.print();
+
+    let aggregation_time: Duration = [&leaves, &nodes, &tip_round, &scheduler_round, &compression_round].iter().map(|r| r.time).sum();
+    println!(
+        "aggregation: {:.1} s = {:.1}% of basic proving ({:.1} s)",
+        aggregation_time.as_secs_f64(),
+        100.0 * aggregation_time.as_secs_f64() / basic_round.time.as_secs_f64(),
+        basic_round.time.as_secs_f64()
+    );
+    let bytes = circuits.final_proof_bytes(proof)?;
+    let verifier = circuits.final_verifier();
+    const VERIFICATIONS: u32 = 20;
+    let started = Instant::now();
+    for _ in 0..VERIFICATIONS {
+        verifier.verify(&bytes, &witnesses.public_data)?;
+    }
+    println!("final proof: {} bytes, verified in {:.2} ms (mean of {VERIFICATIONS})", bytes.len(), started.elapsed().as_secs_f64() * 1e3 / f64::from(VERIFICATIONS));
     Ok(())
 }

@@ -6,6 +6,7 @@
 use anyhow::Context;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
+use via_circuits::keys::{generate_keys, read_manifest};
 use via_core_devnet::CoreDevnet;
 use via_schemas::config::Config;
 use via_schemas::prover_interface::L1BatchNumber;
@@ -17,7 +18,28 @@ pub struct DevArgs {
     batches: Option<u32>,
 }
 
+/// Generates the keys the devnet core verifies with, unless they are there already.
+async fn ensure_keys(config: &Config) -> anyhow::Result<()> {
+    let core = &config.core_devnet;
+    if !core.verify_proofs {
+        return Ok(());
+    }
+    let dir = core.keys_dir.join(core.protocol_version.to_string());
+    match read_manifest(&dir, core.protocol_version, &config.basic_circuits, &config.aggregation) {
+        Ok(_) => Ok(()),
+        Err(reason) => {
+            println!("keys for protocol version {}: {reason}", core.protocol_version);
+            println!("generating them in {} (once; about a minute on the small shape)", dir.display());
+            let (version, basic, aggregation) = (core.protocol_version, config.basic_circuits, config.aggregation);
+            let manifest = tokio::task::spawn_blocking(move || generate_keys(&dir, version, &basic, &aggregation)).await??;
+            println!("scheduler key hash {}", manifest.scheduler_vk_hash);
+            Ok(())
+        }
+    }
+}
+
 pub async fn run(args: DevArgs, config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    ensure_keys(&config).await?;
     let core_config = config.core_devnet;
     let listener = tokio::net::TcpListener::bind(core_config.listen_addr).await.with_context(|| format!("cannot listen on {}", core_config.listen_addr))?;
     let addr = listener.local_addr()?;

@@ -3,12 +3,13 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use via_circuits::keys::generate_basic_keys;
+use via_circuits::keys::generate_keys;
 use via_schemas::config::Config;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Build every basic circuit and write its key (slow: as costly as a proof per circuit).
+    /// Build every circuit of the protocol version and write its key (slow: as costly as a proof
+    /// per circuit).
     Generate {
         /// Output directory (default: `{keys_dir}/{protocol_version}`).
         #[arg(long)]
@@ -25,11 +26,12 @@ pub fn run(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
     match command {
         KeysCommand::Generate { out } => {
             let dir = out.unwrap_or_else(|| keys_dir(config));
-            let manifest = generate_basic_keys(&dir, config.prover.protocol_version, &config.basic_circuits)?;
+            let manifest = generate_keys(&dir, config.prover.protocol_version, &config.basic_circuits, &config.aggregation)?;
             println!("keys for protocol version {} in {}", manifest.protocol_version, dir.display());
             for key in &manifest.keys {
-                println!("  {:<24} 2^{:<3} vk {}", key.circuit_id.to_string(), key.degree_bits, key.vk_hash);
+                println!("  {:<32} 2^{:<3} vk {}", key.name.to_string(), key.degree_bits, key.vk_hash);
             }
+            println!("scheduler key hash (L1VerifierConfig.scheduler_vk_hash): {}", manifest.scheduler_vk_hash);
             Ok(())
         }
     }

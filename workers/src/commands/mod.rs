@@ -4,6 +4,7 @@ mod bench;
 mod core_devnet;
 mod dev;
 mod keys;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -34,6 +35,8 @@ pub enum Command {
     /// Benchmarks, each against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Check a final proof against a batch's public data with the protocol version's keys.
+    Verify(verify::VerifyArgs),
     /// Print the effective configuration as TOML.
     Config,
 }
@@ -45,6 +48,13 @@ impl Command {
             Self::CoreDevnet => core_devnet::run(config.core_devnet, shutdown).await,
             Self::Keys(command) => keys::run(command, &config),
             Self::Bench(command) => bench::run(command).await,
+            Self::Verify(args) => {
+                if verify::run(args, &config).await? {
+                    Ok(())
+                } else {
+                    std::process::exit(1)
+                }
+            }
             Self::Config => {
                 print!("{}", toml::to_string_pretty(&config)?);
                 Ok(())
