@@ -115,12 +115,21 @@ fn nodes_and_the_tip_refuse_mismatched_children() {
     let hasher_b = leaf_of(CircuitId::PubdataHasher, 2..4);
     let storage = leaf_of(CircuitId::StorageApplication, 0..2);
 
-    let err = AGGREGATION.node.prove(&hasher_a, &storage).unwrap_err();
+    let err = AGGREGATION.node.prove(&[hasher_a.clone(), storage.clone()]).unwrap_err();
     assert!(matches!(err, AggregationError::WrongCircuit { index: 1, .. }), "{err}");
-    let err = AGGREGATION.node.prove(&hasher_b, &hasher_a).unwrap_err();
+    let err = AGGREGATION.node.prove(&[hasher_b.clone(), hasher_a.clone()]).unwrap_err();
     assert!(matches!(err, AggregationError::Unchained { .. }), "{err}");
-    let merged = AGGREGATION.node.prove(&hasher_a, &hasher_b).unwrap();
+    let err = AGGREGATION.node.prove(&[hasher_a.clone()]).unwrap_err();
+    assert!(matches!(err, AggregationError::Inconsistent { .. }), "a node merges at least two: {err}");
+    let merged = AGGREGATION.node.prove(&[hasher_a.clone(), hasher_b.clone()]).unwrap();
     assert!(AGGREGATION.node.verify(&merged).is_ok());
+    // Three children at once, or a node and a leaf: the same range either way.
+    let hasher_c = leaf_of(CircuitId::PubdataHasher, 4..5);
+    let three = AGGREGATION.node.prove(&[hasher_a.clone(), hasher_b.clone(), hasher_c.clone()]).unwrap();
+    let nested = AGGREGATION.node.prove(&[merged.clone(), hasher_c.clone()]).unwrap();
+    let payload = |p: &AggregatedProof| p.proof.public_inputs[..via_circuits::aggregation::PAYLOAD_LEN].to_vec();
+    assert_eq!(payload(&three), payload(&nested));
+    assert_eq!(payload(&three).last().unwrap().to_canonical_u64(), 5, "the count covers all five hasher proofs");
     // A node claimed to be a leaf (or the reverse) does not verify.
     assert!(AGGREGATION.node.verify(&AggregatedProof { is_node: false, proof: merged.proof.clone() }).is_err());
     assert!(AGGREGATION.node.verify(&AggregatedProof { is_node: true, proof: hasher_a.proof.clone() }).is_err());
@@ -184,7 +193,7 @@ fn keys_round_trip_and_problems_are_named() {
     let other_shape = BasicCircuitsConfig { txs_per_tx_execution: 3, ..CONFIG };
     let err = read_manifest(dir.path(), VERSION, &other_shape, &aggregation_config).unwrap_err();
     assert!(matches!(err, KeyError::Stale { .. }) && err.to_string().contains("instance shape"), "{err}");
-    let err = read_manifest(dir.path(), VERSION, &CONFIG, &AggregationConfig { basic_proofs_per_leaf: 3, ..aggregation_config }).unwrap_err();
+    let err = read_manifest(dir.path(), VERSION, &CONFIG, &AggregationConfig { basic_proofs_per_leaf: 2, ..aggregation_config }).unwrap_err();
     assert!(err.to_string().contains("aggregation shape"), "{err}");
     let err = read_manifest(dir.path(), ProtocolSemanticVersion { minor: 2, patch: 0 }, &CONFIG, &aggregation_config).unwrap_err();
     assert!(err.to_string().contains("they are for protocol version 0.1.0, this prover proves 0.2.0"), "{err}");

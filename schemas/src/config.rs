@@ -34,7 +34,7 @@ pub struct AggregationConfig {
 
 impl Default for AggregationConfig {
     fn default() -> Self {
-        Self { basic_proofs_per_leaf: 2, compression_layers: 1 }
+        Self { basic_proofs_per_leaf: 3, compression_layers: 1 }
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! - [`leaf`] (round 1) verifies up to L basic proofs of one circuit type, in order, checks that
 //!   they chain, and exposes the type, context, first state in, last state out and count.
-//! - [`node`] (round 2) verifies two leaf-or-node proofs of one type and merges their ranges;
+//! - [`node`] (round 2) verifies two or three leaf-or-node proofs of one type and merges their ranges;
 //!   applied level by level until one proof per type remains. Leaves and nodes share one
 //!   [`CommonCircuitData`], so one node circuit verifies either, and node levels repeat without
 //!   new keys: a node fixes each leaf's verifier data as a constant and its own through its public
@@ -156,6 +156,7 @@ pub(crate) fn pad_to_aggregation_degree(builder: &mut CircuitBuilder<F, D>) {
 /// of that common data in the gate set, padded to its degree. A circuit too big to fit is refused.
 pub(crate) fn build_with_aggregation_common_data(mut builder: CircuitBuilder<F, D>, what: &str) -> Result<CircuitData<F, C, D>, AggregationError> {
     let goal = aggregation_common_data();
+    tracing::debug!(circuit = what, gates = builder.num_gates(), "aggregation circuit before padding");
     if builder.num_gates() > (1 << AGGREGATION_DEGREE_BITS) - 64 {
         return Err(AggregationError::Inconsistent {
             what: what.into(),
@@ -231,8 +232,8 @@ impl AggregationCircuits {
     }
 
     /// One circuit type's basic proofs (in sequence order) up to its root: leaves of
-    /// `basic_proofs_per_leaf`, then nodes pairwise, level by level (an odd proof out moves up
-    /// unchanged).
+    /// `basic_proofs_per_leaf`, then nodes of up to three, level by level (a single proof left
+    /// over at a level moves up unchanged).
     pub fn aggregate_type(&self, id: CircuitId, basic_proofs: &[Proof]) -> Result<node::AggregatedProof, AggregationError> {
         let leaf = &self.leaves[&id];
         if basic_proofs.is_empty() {
@@ -243,15 +244,13 @@ impl AggregationCircuits {
             .map(|chunk| leaf.prove(chunk).map(|proof| node::AggregatedProof { is_node: false, proof }))
             .collect::<Result<_, _>>()?;
         while level.len() > 1 {
-            let mut next = Vec::with_capacity(level.len().div_ceil(2));
-            for pair in level.chunks(2) {
-                next.push(match pair {
-                    [left, right] => self.node.prove(left, right)?,
-                    [single] => single.clone(),
-                    _ => unreachable!("chunks of two"),
-                });
-            }
-            level = next;
+            level = level
+                .chunks(node::NODE_ARITY)
+                .map(|group| match group {
+                    [single] => Ok(single.clone()),
+                    children => self.node.prove(children),
+                })
+                .collect::<Result<_, _>>()?;
         }
         Ok(level.pop().expect("one root"))
     }

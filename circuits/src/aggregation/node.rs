@@ -1,5 +1,7 @@
-//! Node aggregation (round 2): two leaf-or-node proofs of one circuit type, the right one
-//! starting where the left one ends, merged into one range.
+//! Node aggregation (round 2): two or three leaf-or-node proofs of one circuit type, each
+//! starting where the one before ends, merged into one range. (Three verifications of 2^14
+//! proofs fit the node's own 2^14 rows, so a level needs a third fewer nodes than with pairs.)
+//! An unused third slot verifies a copy of the second child and is otherwise ignored.
 //!
 //! A child that is a leaf is verified under that type's leaf key (a constant, chosen by the
 //! child's circuit id); a child that is a node under this circuit's own key, which the node reads
@@ -47,32 +49,47 @@ pub struct NodeCircuit {
     targets: NodeTargets,
 }
 
+/// Children a node merges at most.
+pub const NODE_ARITY: usize = 3;
+
 /// A node's witness targets.
 pub struct NodeTargets {
-    children: [ProofWithPublicInputsTarget<D>; 2],
-    is_node: [BoolTarget; 2],
+    children: [ProofWithPublicInputsTarget<D>; NODE_ARITY],
+    is_node: [BoolTarget; NODE_ARITY],
+    /// Whether the third child is used.
+    third_used: BoolTarget,
     own_verifier_data: plonky2::plonk::circuit_data::VerifierCircuitTarget,
 }
 
 /// Lays out the node over the leaf keys of every circuit type.
 pub fn define(builder: &mut CircuitBuilder<F, D>, leaf_keys: &BTreeMap<CircuitId, VerifierOnlyCircuitData<C, D>>) -> NodeTargets {
     let common = aggregation_common_data();
-    let children: [ProofWithPublicInputsTarget<D>; 2] = std::array::from_fn(|_| builder.add_virtual_proof_with_pis(common));
-    let is_node: [BoolTarget; 2] = std::array::from_fn(|_| builder.add_virtual_bool_target_safe());
+    let children: [ProofWithPublicInputsTarget<D>; NODE_ARITY] = std::array::from_fn(|_| builder.add_virtual_proof_with_pis(common));
+    let is_node: [BoolTarget; NODE_ARITY] = std::array::from_fn(|_| builder.add_virtual_bool_target_safe());
+    let third_used = builder.add_virtual_bool_target_safe();
     let part = |c: &ProofWithPublicInputsTarget<D>, at: usize, len: usize| c.public_inputs[at..at + len].to_vec();
-    let [left, right] = &children;
+    let always = builder._true();
 
-    // The merged range: same type and context, right continues left.
-    builder.connect(left.public_inputs[payload::CIRCUIT_ID], right.public_inputs[payload::CIRCUIT_ID]);
-    for (a, b) in part(left, payload::CONTEXT, super::CONTEXT_WIDTH).into_iter().zip(part(right, payload::CONTEXT, super::CONTEXT_WIDTH)) {
-        builder.connect(a, b);
+    // The merged range: same type and context, each child continuing the one before.
+    for (i, used) in [(1, always), (2, third_used)] {
+        let (previous, child) = (&children[i - 1], &children[i]);
+        let same = |at: usize, len: usize| part(child, at, len).into_iter().zip(part(&children[0], at, len));
+        for (a, b) in same(payload::CIRCUIT_ID, 1).chain(same(payload::CONTEXT, super::CONTEXT_WIDTH)) {
+            builder.conditional_assert_eq(used.target, a, b);
+        }
+        for (a, b) in part(previous, payload::LAST_OUT, super::STATE_WIDTH).into_iter().zip(part(child, payload::FIRST_IN, super::STATE_WIDTH)) {
+            builder.conditional_assert_eq(used.target, a, b);
+        }
     }
-    for (a, b) in part(left, payload::LAST_OUT, super::STATE_WIDTH).into_iter().zip(part(right, payload::FIRST_IN, super::STATE_WIDTH)) {
-        builder.connect(a, b);
-    }
-    let mut merged = part(left, 0, payload::LAST_OUT);
-    merged.extend(part(right, payload::LAST_OUT, super::STATE_WIDTH));
-    merged.push(builder.add(left.public_inputs[payload::COUNT], right.public_inputs[payload::COUNT]));
+    let mut merged = part(&children[0], 0, payload::LAST_OUT);
+    let last_out: Vec<Target> = part(&children[2], payload::LAST_OUT, super::STATE_WIDTH)
+        .into_iter()
+        .zip(part(&children[1], payload::LAST_OUT, super::STATE_WIDTH))
+        .map(|(third, second)| builder.select(third_used, third, second))
+        .collect();
+    merged.extend(last_out);
+    let two = builder.add(children[0].public_inputs[payload::COUNT], children[1].public_inputs[payload::COUNT]);
+    merged.push(builder.mul_add(third_used.target, children[2].public_inputs[payload::COUNT], two));
     builder.register_public_inputs(&merged);
     let own_verifier_data = builder.add_verifier_data_public_inputs();
     let own = verifier_data_elements(&own_verifier_data);
@@ -104,7 +121,7 @@ pub fn define(builder: &mut CircuitBuilder<F, D>, leaf_keys: &BTreeMap<CircuitId
             builder.conditional_assert_eq(node.target, *carried, *o);
         }
     }
-    NodeTargets { children, is_node, own_verifier_data }
+    NodeTargets { children, is_node, third_used, own_verifier_data }
 }
 
 impl NodeCircuit {
@@ -142,10 +159,13 @@ impl NodeCircuit {
         }
     }
 
-    /// Merges two adjacent ranges of one circuit type.
-    pub fn prove(&self, left: &AggregatedProof, right: &AggregatedProof) -> Result<AggregatedProof, AggregationError> {
+    /// Merges two or three adjacent ranges of one circuit type.
+    pub fn prove(&self, children: &[AggregatedProof]) -> Result<AggregatedProof, AggregationError> {
         let what = "node".to_string();
-        for (index, child) in [left, right].into_iter().enumerate() {
+        if !(2..=NODE_ARITY).contains(&children.len()) {
+            return Err(AggregationError::Inconsistent { what, reason: format!("{} children, a node merges 2 to {NODE_ARITY}", children.len()) });
+        }
+        for (index, child) in children.iter().enumerate() {
             self.verify(child).map_err(|e| AggregationError::WrongKey {
                 what: what.clone(),
                 index,
@@ -153,27 +173,29 @@ impl NodeCircuit {
                 reason: e.to_string(),
             })?;
         }
-        let (l, r) = (left.payload(), right.payload());
-        if l[payload::CIRCUIT_ID] != r[payload::CIRCUIT_ID] {
-            return Err(AggregationError::WrongCircuit {
-                what,
-                index: 1,
-                got: format!("{:?}", right.circuit_id()),
-                expected: format!("{:?}", left.circuit_id()),
-            });
-        }
-        if l[payload::CONTEXT..payload::FIRST_IN] != r[payload::CONTEXT..payload::FIRST_IN] {
-            return Err(AggregationError::OtherBatch { what, index: 1 });
-        }
-        if l[payload::LAST_OUT..payload::COUNT] != r[payload::FIRST_IN..payload::LAST_OUT] {
-            return Err(AggregationError::Unchained { what, index: 1, previous: 0 });
+        let first = children[0].payload();
+        for (index, pair) in children.windows(2).enumerate() {
+            let (previous, child) = (pair[0].payload(), pair[1].payload());
+            let index = index + 1;
+            if child[payload::CIRCUIT_ID] != first[payload::CIRCUIT_ID] {
+                return Err(AggregationError::WrongCircuit { what, index, got: format!("{:?}", pair[1].circuit_id()), expected: format!("{:?}", children[0].circuit_id()) });
+            }
+            if child[payload::CONTEXT..payload::FIRST_IN] != first[payload::CONTEXT..payload::FIRST_IN] {
+                return Err(AggregationError::OtherBatch { what, index });
+            }
+            if previous[payload::LAST_OUT..payload::COUNT] != child[payload::FIRST_IN..payload::LAST_OUT] {
+                return Err(AggregationError::Unchained { what, index, previous: index - 1 });
+            }
         }
         let proving = |e: anyhow::Error| AggregationError::Proving { what: "node".into(), reason: e.to_string() };
         let mut pw = PartialWitness::new();
-        for (i, child) in [left, right].into_iter().enumerate() {
-            pw.set_proof_with_pis_target(&self.targets.children[i], &child.proof).map_err(proving)?;
-            pw.set_bool_target(self.targets.is_node[i], child.is_node).map_err(proving)?;
+        let last = children.last().expect("at least two");
+        for (i, (target, flag)) in self.targets.children.iter().zip(self.targets.is_node).enumerate() {
+            let child = children.get(i).unwrap_or(last);
+            pw.set_proof_with_pis_target(target, &child.proof).map_err(proving)?;
+            pw.set_bool_target(flag, child.is_node).map_err(proving)?;
         }
+        pw.set_bool_target(self.targets.third_used, children.len() == NODE_ARITY).map_err(proving)?;
         pw.set_verifier_data_target(&self.targets.own_verifier_data, &self.data.verifier_only).map_err(proving)?;
         Ok(AggregatedProof { is_node: true, proof: self.data.prove(pw).map_err(proving)? })
     }

@@ -230,11 +230,10 @@ async fn aggregate(config: BasicCircuitsConfig, txs: usize) -> anyhow::Result<()
         }
         while level.len() > 1 {
             let mut next = Vec::new();
-            for pair in level.chunks(2) {
-                next.push(match pair {
-                    [left, right] => nodes.time(|| Ok(circuits.node.prove(left, right)?))?,
+            for group in level.chunks(via_circuits::aggregation::node::NODE_ARITY) {
+                next.push(match group {
                     [single] => single.clone(),
-                    _ => unreachable!("chunks of two"),
+                    children => nodes.time(|| Ok(circuits.node.prove(children)?))?,
                 });
             }
             level = next;
