@@ -18,6 +18,149 @@ pub struct Config {
     pub prover: ProverConfig,
     pub basic_circuits: BasicCircuitsConfig,
     pub aggregation: AggregationConfig,
+    pub storage: StorageConfig,
+    pub records: RecordsConfig,
+    pub temporal: TemporalConfig,
+    pub gateway: GatewayConfig,
+    pub worker: WorkerConfig,
+}
+
+/// Where blobs (witness inputs, witnesses, proofs) live.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `file://PATH` (a directory, created if missing) or `s3://BUCKET[/PREFIX]`.
+    pub url: String,
+    /// S3 endpoint for S3-compatible servers (path-style requests are used then).
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
+    /// Allow plain HTTP to the S3 endpoint (local servers).
+    pub s3_allow_http: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { url: "file://.devnet/blobs".into(), s3_endpoint: None, s3_region: "us-east-1".into(), s3_access_key_id: None, s3_secret_access_key: None, s3_allow_http: false }
+    }
+}
+
+/// Where job records (what SREs and dashboards query) live.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordsConfig {
+    /// `sqlite://PATH` (created if missing) or `postgres://...`.
+    pub database_url: String,
+}
+
+impl Default for RecordsConfig {
+    fn default() -> Self {
+        Self { database_url: "sqlite://.devnet/prover.db".into() }
+    }
+}
+
+/// The Temporal service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TemporalConfig {
+    /// The frontend's gRPC address.
+    pub address: String,
+    pub namespace: String,
+    /// Where operators look (printed by `prover dev`).
+    pub ui_address: String,
+    /// Prefixes workflow ids and task queues, so several deployments (or test runs) can share one
+    /// namespace without taking each other's work. Empty for a namespace of its own.
+    pub deployment: String,
+}
+
+impl Default for TemporalConfig {
+    fn default() -> Self {
+        Self { address: "http://127.0.0.1:7233".into(), namespace: "default".into(), ui_address: "http://127.0.0.1:8233".into(), deployment: String::new() }
+    }
+}
+
+/// The gateway between the core and the proving workflows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// The core's prover interface.
+    pub core_url: String,
+    /// Pause between polls when the core has no batch.
+    pub poll_interval_ms: u64,
+    /// The longest pause between attempts while the core is unreachable (backoff doubles up to it).
+    pub max_backoff_ms: u64,
+    /// Batches being proved at once; the gateway stops asking the core for more beyond it.
+    pub max_batches_in_flight: usize,
+    /// Share of batches proved; the rest are submitted as `SkippedProofGeneration` (the core
+    /// must allow it). 1.0 proves every batch.
+    pub proof_sampling_rate: f64,
+    /// A job silent for this long (no heartbeat) is presumed lost with its worker and runs again
+    /// elsewhere.
+    pub heartbeat_timeout_s: u64,
+    /// The longest one attempt of one job may run.
+    pub job_timeout_s: u64,
+    /// A circuit type's child workflow proves at most this many basic proofs itself and splits
+    /// larger ranges into child workflows.
+    pub max_basic_per_range: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            core_url: "http://127.0.0.1:3320".into(),
+            poll_interval_ms: 1_000,
+            max_backoff_ms: 30_000,
+            max_batches_in_flight: 2,
+            proof_sampling_rate: 1.0,
+            heartbeat_timeout_s: 30,
+            job_timeout_s: 3_600,
+            max_basic_per_range: 600,
+        }
+    }
+}
+
+/// A prover worker process.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Jobs a worker runs at once per pool. With 2, the next basic proof's witness vector is
+    /// computed while the current one is proved (one proof at a time).
+    pub max_concurrent_jobs: usize,
+    /// Where the worker serves Prometheus metrics (`/metrics`); port 0 picks a free one.
+    pub metrics_addr: SocketAddr,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self { max_concurrent_jobs: 2, metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9464)) }
+    }
+}
+
+/// One aggregation round and, optionally, one circuit type within it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoundCircuit {
+    /// 0 basic, 1 leaf, 2 node, 3 recursion tip, 4 scheduler.
+    pub round: u8,
+    /// A basic circuit id; absent for every circuit of the round.
+    pub circuit_id: Option<u8>,
+}
+
+/// A prover group: the `(round, circuit id)` pairs one pool of provers takes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProverGroup {
+    /// The pool's name, part of its task queue `{protocol_version}/prover-group-{id}`.
+    pub id: String,
+    pub circuits: Vec<RoundCircuit>,
+}
+
+impl ProverGroup {
+    /// Whether this group proves `circuit_id` (if any) of `round`.
+    pub fn takes(&self, round: u8, circuit_id: Option<u8>) -> bool {
+        self.circuits.iter().any(|c| c.round == round && (c.circuit_id.is_none() || c.circuit_id == circuit_id))
+    }
 }
 
 /// The shape of rounds 1 to 5 for a protocol version.
@@ -46,11 +189,19 @@ pub struct ProverConfig {
     pub protocol_version: ProtocolSemanticVersion,
     /// Where setup data (circuit keys) lives, one subdirectory per protocol version.
     pub keys_dir: std::path::PathBuf,
+    /// The prover groups, each a pool with its own task queue. Every `(round, circuit)` must
+    /// belong to one group; the first group that takes it wins.
+    pub prover_groups: Vec<ProverGroup>,
 }
 
 impl Default for ProverConfig {
     fn default() -> Self {
-        Self { protocol_version: ProtocolSemanticVersion { minor: 1, patch: 0 }, keys_dir: ".devnet/keys".into() }
+        let all = |rounds: std::ops::RangeInclusive<u8>| rounds.map(|round| RoundCircuit { round, circuit_id: None }).collect();
+        Self {
+            protocol_version: ProtocolSemanticVersion { minor: 1, patch: 0 },
+            keys_dir: ".devnet/keys".into(),
+            prover_groups: vec![ProverGroup { id: "basic".into(), circuits: all(0..=0) }, ProverGroup { id: "aggregation".into(), circuits: all(1..=4) }],
+        }
     }
 }
 

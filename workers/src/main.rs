@@ -1,6 +1,7 @@
 //! The `prover` command.
 
 mod commands;
+mod pipeline;
 mod runner;
 
 use clap::Parser;

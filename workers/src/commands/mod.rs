@@ -3,8 +3,11 @@
 mod bench;
 mod core_devnet;
 mod dev;
+mod gateway;
 mod keys;
+mod status;
 mod verify;
+mod worker;
 
 use std::path::PathBuf;
 
@@ -29,6 +32,10 @@ pub enum Command {
     Dev(dev::DevArgs),
     /// Run the devnet core alone: seal batches and serve the prover interface.
     CoreDevnet,
+    /// Poll the core, start each batch's proving workflow, run the workflows and submit proofs.
+    Gateway,
+    /// Serve pools of provers (witness generation, prover groups, compression).
+    Worker(worker::WorkerArgs),
     /// Setup data (circuit keys) for this prover's protocol version.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -37,6 +44,11 @@ pub enum Command {
     Bench(bench::BenchCommand),
     /// Check a final proof against a batch's public data with the protocol version's keys.
     Verify(verify::VerifyArgs),
+    /// Where batches stand, from the job records.
+    Status {
+        /// One batch (default: every batch, newest first).
+        batch: Option<u32>,
+    },
     /// Print the effective configuration as TOML.
     Config,
 }
@@ -46,6 +58,9 @@ impl Command {
         match self {
             Self::Dev(args) => dev::run(args, config, shutdown).await,
             Self::CoreDevnet => core_devnet::run(config.core_devnet, shutdown).await,
+            Self::Gateway => gateway::run(config, shutdown).await,
+            Self::Status { batch } => status::run(batch, &config).await,
+            Self::Worker(args) => worker::run(args, config, shutdown).await,
             Self::Keys(command) => keys::run(command, &config),
             Self::Bench(command) => bench::run(command).await,
             Self::Verify(args) => {
