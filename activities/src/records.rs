@@ -122,11 +122,18 @@ impl JobRecords {
             }
             None => url.to_owned(),
         };
-        let max = if url.starts_with("sqlite:") { 1 } else { 8 };
-        let pool = AnyPoolOptions::new().max_connections(max).connect(&url).await?;
-        for statement in SCHEMA {
-            sqlx::query(*statement).execute(&pool).await?;
+        let sqlite = url.starts_with("sqlite:");
+        let pool = AnyPoolOptions::new().max_connections(if sqlite { 1 } else { 8 }).connect(&url).await?;
+        // Every process of a fleet creates the tables on start; Postgres races concurrent
+        // `CREATE ... IF NOT EXISTS`, so they take turns under an advisory lock.
+        let mut tx = pool.begin().await?;
+        if !sqlite {
+            sqlx::query("SELECT pg_advisory_xact_lock(7723)").execute(&mut *tx).await?;
         }
+        for statement in SCHEMA {
+            sqlx::query(*statement).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(Self { pool })
     }
 

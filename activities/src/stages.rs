@@ -125,7 +125,19 @@ impl ProverActivities {
             self.records.job_started(job, batch.protocol_version, &self.worker).await.map_err(transient)?;
         }
         let started = Instant::now();
-        let outcome = work.await;
+        // Heartbeat for the whole job, loading circuits included: a silent job is presumed lost.
+        let heartbeat = async {
+            let mut beat = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                beat.tick().await;
+                // A lost heartbeat is retried by the next tick; the job goes on.
+                let _ = ctx.record_heartbeat(()).await;
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = work => outcome,
+            never = heartbeat => never,
+        };
         self.metrics.job_seconds.with_label_values(&[stage]).observe(started.elapsed().as_secs_f64());
         self.metrics.jobs.with_label_values(&[stage, if outcome.is_ok() { "ok" } else { "failed" }]).inc();
         if let Some(job) = job {
@@ -141,20 +153,9 @@ impl ProverActivities {
         outcome.map(|(value, _)| value)
     }
 
-    /// Runs CPU-bound work on a blocking thread, heartbeating while it runs.
-    async fn blocking<T: Send + 'static>(ctx: &ActivityContext, work: impl FnOnce() -> T + Send + 'static) -> Result<T, StageError> {
-        let handle = tokio::task::spawn_blocking(work);
-        tokio::pin!(handle);
-        let mut beat = tokio::time::interval(Duration::from_secs(2));
-        loop {
-            tokio::select! {
-                done = &mut handle => return done.map_err(|e| StageError::Transient(format!("the proving thread failed: {e}"))),
-                _ = beat.tick() => {
-                    // A lost heartbeat is retried by the next tick; the job goes on.
-                    let _ = ctx.record_heartbeat(()).await;
-                }
-            }
-        }
+    /// Runs CPU-bound work on a blocking thread (the async side keeps heartbeating).
+    async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, StageError> {
+        tokio::task::spawn_blocking(work).await.map_err(|e| StageError::Transient(format!("the proving thread failed: {e}")))
     }
 
     async fn read_proof(&self, batch: &BatchRef, slot: ProofSlot, common: &plonky2::plonk::circuit_data::CommonCircuitData<via_circuits::config::F, 2>) -> Result<Proof, StageError> {
@@ -204,7 +205,7 @@ impl ProverActivities {
             }
             let circuits = self.circuits(&batch).await?;
             let config = circuits.manifest.basic_circuits;
-            let witnesses = Self::blocking(&ctx, move || generate_basic_witnesses(&input, &config)).await?.map_err(|e| StageError::BadInput(e.to_string()))?;
+            let witnesses = Self::blocking(move || generate_basic_witnesses(&input, &config)).await?.map_err(|e| StageError::BadInput(e.to_string()))?;
             self.store.put_json(&keys::public_data(pv, batch.batch), &witnesses.public_data).await.map_err(transient)?;
             let mut counts: BTreeMap<CircuitId, usize> = BTreeMap::new();
             for instance in &witnesses.instances {
@@ -235,7 +236,7 @@ impl ProverActivities {
             let witness: BasicWitness = self.store.get_json(&keys::basic_witness(batch.protocol_version, batch.batch, circuit_id, sequence)).await.map_err(input_error(CorruptInput::Witness))?;
             let circuits = self.circuits(&batch).await?;
             let lock = self.prove_lock.clone();
-            let proof = Self::blocking(&ctx, move || {
+            let proof = Self::blocking(move || {
                 let circuit = &circuits.basic[&circuit_id];
                 let vector = circuit.witness_vector(&witness)?;
                 let _one_proof_at_a_time = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -262,7 +263,7 @@ impl ProverActivities {
             for slot in &job.inputs {
                 proofs.push(self.read_proof(&batch, *slot, &circuits.basic[&circuit_id].data.common).await?);
             }
-            let leaf = Self::blocking(&ctx, move || circuits.aggregation.leaves[&circuit_id].prove(&proofs)).await?.map_err(|e| StageError::BadInput(e.to_string()))?;
+            let leaf = Self::blocking(move || circuits.aggregation.leaves[&circuit_id].prove(&proofs)).await?.map_err(|e| StageError::BadInput(e.to_string()))?;
             let saved = self.save(&batch, job.slot, aggregated_bytes(&AggregatedProof { is_node: false, proof: leaf })).await?;
             Ok(((), saved))
         };
@@ -279,7 +280,7 @@ impl ProverActivities {
             for slot in &job.inputs {
                 children.push(self.read_aggregated(&batch, *slot).await?);
             }
-            let node = Self::blocking(&ctx, move || circuits.aggregation.node.prove(&children)).await?.map_err(|e| StageError::BadInput(e.to_string()))?;
+            let node = Self::blocking(move || circuits.aggregation.node.prove(&children)).await?.map_err(|e| StageError::BadInput(e.to_string()))?;
             let saved = self.save(&batch, job.slot, aggregated_bytes(&node)).await?;
             Ok(((), saved))
         };
@@ -296,7 +297,7 @@ impl ProverActivities {
             for slot in &job.inputs {
                 roots.push(self.read_aggregated(&batch, *slot).await?);
             }
-            let tip = Self::blocking(&ctx, move || circuits.aggregation.tip.prove(&circuits.aggregation.node, &roots)).await?.map_err(|e| StageError::BadInput(e.to_string()))?;
+            let tip = Self::blocking(move || circuits.aggregation.tip.prove(&circuits.aggregation.node, &roots)).await?.map_err(|e| StageError::BadInput(e.to_string()))?;
             let saved = self.save(&batch, job.slot, tip.to_bytes()).await?;
             Ok(((), saved))
         };
@@ -311,7 +312,7 @@ impl ProverActivities {
             let circuits = self.circuits(&batch).await?;
             let tip = self.read_proof(&batch, ProofSlot::RecursionTip, &circuits.aggregation.tip.data.common).await?;
             let public_data: BatchPublicData = self.store.get_json(&keys::public_data(batch.protocol_version, batch.batch)).await.map_err(input_error(CorruptInput::Witness))?;
-            let proof = Self::blocking(&ctx, move || circuits.aggregation.scheduler.prove(&tip, &public_data)).await?.map_err(|e| StageError::BadInput(e.to_string()))?;
+            let proof = Self::blocking(move || circuits.aggregation.scheduler.prove(&tip, &public_data)).await?.map_err(|e| StageError::BadInput(e.to_string()))?;
             let saved = self.save(&batch, job.slot, proof.to_bytes()).await?;
             Ok(((), saved))
         };
@@ -327,7 +328,7 @@ impl ProverActivities {
             let circuits = self.circuits(&batch).await?;
             let scheduler = self.read_proof(&batch, ProofSlot::Scheduler, &circuits.aggregation.scheduler.data.common).await?;
             let public_data: BatchPublicData = self.store.get_json(&keys::public_data(batch.protocol_version, batch.batch)).await.map_err(input_error(CorruptInput::Witness))?;
-            let bytes = Self::blocking(&ctx, move || -> Result<Vec<u8>, StageError> {
+            let bytes = Self::blocking(move || -> Result<Vec<u8>, StageError> {
                 let mut proof = scheduler;
                 for layer in &circuits.aggregation.compression {
                     proof = layer.prove(&proof).map_err(|e| StageError::BadInput(e.to_string()))?;
