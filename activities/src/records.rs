@@ -268,3 +268,48 @@ impl JobRecords {
         Ok(out)
     }
 }
+
+/// How a batch's proving went, round by round.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct BatchTimings {
+    /// `(round, proofs, summed proving seconds, wall seconds from first start to last finish)`.
+    pub rounds: Vec<(i64, i64, f64, f64)>,
+    /// The final proof's size in bytes, once compressed.
+    pub final_proof_bytes: Option<i64>,
+    /// Wall seconds from the batch's arrival to its submission.
+    pub total_seconds: Option<f64>,
+}
+
+impl JobRecords {
+    /// Per-round figures of a batch, for summaries.
+    pub async fn timings(&self, batch: L1BatchNumber) -> Result<BatchTimings, RecordsError> {
+        let n = i64::from(batch.0);
+        let rows = sqlx::query(
+            "SELECT aggregation_round, COUNT(*) AS proofs, SUM(time_taken_ms) AS busy, MIN(started_at) AS first, MAX(finished_at) AS last
+             FROM prover_jobs WHERE l1_batch_number = $1 AND status = 'successful' GROUP BY aggregation_round ORDER BY aggregation_round",
+        )
+        .bind(n)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut rounds = Vec::new();
+        for r in &rows {
+            let (first, last): (Option<i64>, Option<i64>) = (r.try_get("first")?, r.try_get("last")?);
+            let busy: Option<i64> = r.try_get("busy")?;
+            rounds.push((r.try_get("aggregation_round")?, r.try_get("proofs")?, busy.unwrap_or(0) as f64 / 1e3, (last.unwrap_or(0) - first.unwrap_or(0)) as f64 / 1e3));
+        }
+        let compression = sqlx::query("SELECT c.started_at AS started, c.finished_at AS finished, c.proof_bytes AS bytes, c.submitted_at AS submitted, w.created_at AS created FROM compression_jobs c JOIN witness_inputs w ON w.l1_batch_number = c.l1_batch_number WHERE c.l1_batch_number = $1")
+            .bind(n)
+            .fetch_optional(&self.pool)
+            .await?;
+        let (final_proof_bytes, total_seconds) = match compression {
+            Some(r) => {
+                let (started, finished): (Option<i64>, Option<i64>) = (r.try_get("started")?, r.try_get("finished")?);
+                rounds.push((5, 1, (finished.unwrap_or(0) - started.unwrap_or(0)) as f64 / 1e3, (finished.unwrap_or(0) - started.unwrap_or(0)) as f64 / 1e3));
+                let (submitted, created): (Option<i64>, i64) = (r.try_get("submitted")?, r.try_get("created")?);
+                (r.try_get("bytes")?, submitted.map(|s| (s - created) as f64 / 1e3))
+            }
+            None => (None, None),
+        };
+        Ok(BatchTimings { rounds, final_proof_bytes, total_seconds })
+    }
+}

@@ -72,11 +72,20 @@ pub struct TemporalConfig {
     /// Prefixes workflow ids and task queues, so several deployments (or test runs) can share one
     /// namespace without taking each other's work. Empty for a namespace of its own.
     pub deployment: String,
+    /// The Temporal CLI `prover dev` starts a dev server with when none answers at `address`
+    /// (`infra/install.sh` puts it here).
+    pub cli: std::path::PathBuf,
 }
 
 impl Default for TemporalConfig {
     fn default() -> Self {
-        Self { address: "http://127.0.0.1:7233".into(), namespace: "default".into(), ui_address: "http://127.0.0.1:8233".into(), deployment: String::new() }
+        Self {
+            address: "http://127.0.0.1:7233".into(),
+            namespace: "default".into(),
+            ui_address: "http://127.0.0.1:8233".into(),
+            deployment: String::new(),
+            cli: ".stack/venv/bin/temporal".into(),
+        }
     }
 }
 

@@ -6,10 +6,6 @@ fn prover(dir: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_prover"))
         .args(args)
         .current_dir(dir)
-        .env("PROVER_CORE_DEVNET__LISTEN_ADDR", "127.0.0.1:0")
-        .env("PROVER_CORE_DEVNET__BATCH_INTERVAL_MS", "10")
-        // The dev loop is what these tests watch; verification has its own tests.
-        .env("PROVER_CORE_DEVNET__VERIFY_PROOFS", "false")
         .env("RUST_LOG", "warn")
         .env_remove("RUST_BACKTRACE")
         .output()
@@ -18,21 +14,6 @@ fn prover(dir: &std::path::Path, args: &[&str]) -> Output {
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-#[test]
-fn dev_seals_batches_and_resumes_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = prover(dir.path(), &["dev", "--batches", "2"]);
-    assert!(first.status.success(), "{first:?}");
-    let out = stdout(&first);
-    assert!(out.contains("batch 1: sealed") && out.contains("batch 2: sealed"), "{out}");
-    assert!(dir.path().join(".devnet/core.db").exists(), "the devnet persists under .devnet");
-
-    let second = prover(dir.path(), &["dev", "--batches", "3"]);
-    assert!(second.status.success(), "{second:?}");
-    let out = stdout(&second);
-    assert!(out.contains("batch 3: sealed") && !out.contains("batch 1: sealed"), "{out}");
 }
 
 #[test]

@@ -394,3 +394,15 @@ fn a_corrupted_blob_is_detected_and_regenerated() {
     let leaf = p.query_records("SELECT attempts, status FROM prover_jobs WHERE aggregation_round = 1 AND circuit_id = 1 AND sequence = 0");
     assert_eq!(leaf.trim(), "2|successful", "its consumer failed once, then succeeded");
 }
+
+#[test]
+fn prover_dev_proves_batches_end_to_end_on_the_embedded_stack() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let p = Pipeline::new("dev", Backends::LocalAndSqlite);
+    let out = Command::new(PROVER).args(["dev", "--batches", "1"]).current_dir(p.path()).env("RUST_LOG", "warn").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("temporal ui: http://127.0.0.1:8233"), "{text}");
+    assert!(text.contains("batch 1: proven and verified by the core"), "{text}");
+    assert!(text.contains("final proof") && text.contains("compression"), "{text}");
+}

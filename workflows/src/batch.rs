@@ -14,7 +14,7 @@ use via_activities::stages::ProverActivities;
 use via_circuits::basic::CircuitId;
 
 use crate::jobs::{self, Scheduling, submission_options};
-use crate::naming::{BATCH_NUMBER, PROTOCOL_VERSION, PROVING_STAGE, batch_workflow_id};
+use crate::naming::{BATCH_NUMBER, PROTOCOL_VERSION, PROVING_STAGE};
 use crate::range::{RangeInput, RangeWorkflow};
 
 /// The batch workflow's input.
@@ -83,7 +83,7 @@ impl BatchProvingWorkflow {
                 scheduling: scheduling.clone(),
             };
             let options = ChildWorkflowOptions::builder()
-                .workflow_id(format!("{}-circuit-{}", batch_workflow_id(batch.batch), id.id()))
+                .workflow_id(format!("{}-circuit-{}", ctx.workflow_id(), id.id()))
                 .task_queue(scheduling.queues.workflows.clone())
                 .static_summary(format!("{id}: basic proofs and aggregation"))
                 .build();

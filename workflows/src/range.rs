@@ -13,7 +13,6 @@ use via_activities::jobs::{BatchRef, ProofJob};
 use via_circuits::basic::CircuitId;
 
 use crate::jobs::{self, Scheduling};
-use crate::naming::batch_workflow_id;
 use crate::plan::{TreeProof, leaves, node_level, partitions};
 
 /// A range workflow's input.
@@ -61,7 +60,7 @@ impl RangeWorkflow {
             for range in partitions(input.end - input.start, input.max_basic_per_range, input.per_leaf) {
                 let child = RangeInput { start: input.start + range.start, end: input.start + range.end, ..input.clone() };
                 let options = ChildWorkflowOptions::builder()
-                    .workflow_id(format!("{}-circuit-{}-from-{}", batch_workflow_id(input.batch.batch), input.circuit_id.id(), child.start))
+                    .workflow_id(format!("{}-from-{}", ctx.workflow_id(), child.start))
                     .task_queue(input.scheduling.queues.workflows.clone())
                     .static_summary(format!("{}: basic proofs {}..{}", input.circuit_id, child.start, child.end))
                     .build();

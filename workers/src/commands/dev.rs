@@ -1,19 +1,32 @@
-//! `prover dev`: the local devnet on the embedded defaults, in one process.
-//!
-//! Today the pipeline is the devnet core: it seals batches of signed transactions and serves them
-//! to provers. The proving stages join this command as they land (see docs/ARCHITECTURE.md).
+//! `prover dev`: the whole pipeline on the embedded defaults, in one process: a Temporal dev
+//! server (started as a child when none answers), the devnet core, the gateway and every worker
+//! pool, local files and SQLite. It proves batches end to end, shows each batch's progress, and
+//! prints a summary per proven batch: per-round proofs and times, final proof size, and that the
+//! core verified it.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
+use via_activities::core_client::CoreClient;
+use via_activities::metrics::Metrics;
+use via_activities::records::JobRecords;
 use via_circuits::keys::{generate_keys, read_manifest};
 use via_core_devnet::CoreDevnet;
-use via_schemas::config::Config;
+use via_schemas::config::{Config, TemporalConfig};
 use via_schemas::prover_interface::L1BatchNumber;
+use via_workflows::naming::GATEWAY_POOL;
+
+use super::gateway::Gateway;
+use crate::pipeline::{pool_queue, prover_activities, run_pools, serve_metrics, temporal_client};
 
 #[derive(Debug, Args)]
 pub struct DevArgs {
-    /// Stop after this many batches are sealed (default: run until Ctrl-C).
+    /// Stop once this many batches are proven (default: run until Ctrl-C).
     #[arg(long)]
     batches: Option<u32>,
 }
@@ -21,9 +34,6 @@ pub struct DevArgs {
 /// Generates the keys the devnet core verifies with, unless they are there already.
 async fn ensure_keys(config: &Config) -> anyhow::Result<()> {
     let core = &config.core_devnet;
-    if !core.verify_proofs {
-        return Ok(());
-    }
     let dir = core.keys_dir.join(core.protocol_version.to_string());
     match read_manifest(&dir, core.protocol_version, &config.basic_circuits, &config.aggregation) {
         Ok(_) => Ok(()),
@@ -38,40 +48,150 @@ async fn ensure_keys(config: &Config) -> anyhow::Result<()> {
     }
 }
 
-pub async fn run(args: DevArgs, config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    ensure_keys(&config).await?;
-    let core_config = config.core_devnet;
-    let listener = tokio::net::TcpListener::bind(core_config.listen_addr).await.with_context(|| format!("cannot listen on {}", core_config.listen_addr))?;
-    let addr = listener.local_addr()?;
-    let core = CoreDevnet::open(core_config).await?;
-    println!("devnet core: http://{addr} (database {})", core.config().database_url);
+/// A Temporal dev server this process started (stopped with it).
+struct DevServer(Child);
 
-    let serving = tokio::spawn(core.clone().serve(listener, shutdown.clone()));
-    let target = args.batches.map(L1BatchNumber);
-    let interval = std::time::Duration::from_millis(core.config().batch_interval_ms.max(1));
-    let mut paused = false;
-    while !shutdown.is_cancelled() {
-        let sealed = core.seal_batch().await?;
-        if sealed.is_none() && !paused {
-            println!("sealing paused: {} batches await a proof", core.config().max_unproven_batches);
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn port_of(address: &str) -> anyhow::Result<u16> {
+    address.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).with_context(|| format!("no port in {address:?}"))
+}
+
+/// Reuses the Temporal server at the configured address, or starts a dev server there.
+async fn ensure_temporal(config: &TemporalConfig) -> anyhow::Result<Option<DevServer>> {
+    if temporal_client(config).await.is_ok() {
+        println!("temporal: using the server at {}", config.address);
+        return Ok(None);
+    }
+    std::fs::create_dir_all(".devnet")?;
+    let log = std::fs::File::create(".devnet/temporal.log")?;
+    let child = Command::new(&config.cli)
+        .args(["server", "start-dev", "--ip", "127.0.0.1", "--log-level", "warn", "--db-filename", ".devnet/temporal.db"])
+        .args(["--port", &port_of(&config.address)?.to_string(), "--ui-port", &port_of(&config.ui_address)?.to_string()])
+        .args(["--search-attribute", "BatchNumber=Int", "--search-attribute", "ProtocolVersion=Keyword", "--search-attribute", "ProvingStage=Keyword"])
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start the Temporal dev server with {} (run infra/install.sh)", config.cli.display()))?;
+    let server = DevServer(child);
+    for _ in 0..150 {
+        if temporal_client(config).await.is_ok() {
+            println!("temporal: started a dev server at {} (log .devnet/temporal.log)", config.address);
+            return Ok(Some(server));
         }
-        paused = sealed.is_none();
-        if let Some(number) = sealed {
-            let record = core.batch(number).await?.context("sealed batch is recorded")?;
-            println!(
-                "batch {number}: sealed, root {}, commitment {}",
-                record.public_data.new_state_root, record.commitment
-            );
-            if target.is_some_and(|t| number >= t) {
-                break;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    anyhow::bail!("the Temporal dev server did not start; see .devnet/temporal.log")
+}
+
+/// Shows each batch's progress and prints its summary once proven. Returns when `target`
+/// batches are proven (never without a target) or on shutdown.
+async fn watch(records: JobRecords, target: Option<u32>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    const ROUNDS: [&str; 6] = ["basic", "leaf", "node", "recursion tip", "scheduler", "compression"];
+    // Bars on a terminal; plain lines otherwise (logs, CI), where indicatif draws nothing.
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bars = MultiProgress::new();
+    let say = |line: String| -> anyhow::Result<()> {
+        if interactive {
+            bars.println(line)?;
+        } else {
+            println!("{line}");
+        }
+        Ok(())
+    };
+    let style = ProgressStyle::with_template("{spinner} batch {prefix}: {msg} [{elapsed}]").expect("a valid template");
+    let mut shown: BTreeMap<u32, ProgressBar> = BTreeMap::new();
+    let mut proven = 0;
+    loop {
+        for batch in records.status(None).await?.into_iter().rev() {
+            let n = batch.l1_batch_number;
+            let bar = shown.entry(n).or_insert_with(|| {
+                let bar = bars.add(ProgressBar::new_spinner().with_style(style.clone()).with_prefix(n.to_string()));
+                bar.enable_steady_tick(Duration::from_millis(200));
+                bar
+            });
+            if bar.is_finished() {
+                continue;
+            }
+            let done: i64 = batch.jobs.iter().filter(|(_, s, _)| s == "successful").map(|(_, _, c)| c).sum();
+            let running: Vec<String> = batch.jobs.iter().filter(|(_, s, _)| s == "in_progress").map(|(r, _, c)| format!("{c} {}", ROUNDS.get(*r as usize).unwrap_or(&"?"))).collect();
+            bar.set_message(format!("{} - {done} proofs done{}", batch.witness_input, if running.is_empty() { String::new() } else { format!(", proving {}", running.join(", ")) }));
+            if batch.submitted {
+                let timings = records.timings(L1BatchNumber(n)).await?;
+                let mut summary = format!("batch {n}: proven and verified by the core");
+                if let Some(total) = timings.total_seconds {
+                    summary += &format!(" in {total:.1} s");
+                }
+                if let Some(bytes) = timings.final_proof_bytes {
+                    summary += &format!(", final proof {bytes} bytes");
+                }
+                for (round, proofs, busy, wall) in &timings.rounds {
+                    summary += &format!("\n    {:<14} {proofs:>3} proofs, {busy:>6.1} s proving, {wall:>6.1} s wall", ROUNDS.get(*round as usize).unwrap_or(&"?"));
+                }
+                bar.finish_and_clear();
+                say(summary)?;
+                proven += 1;
+            } else if batch.witness_input == "failed" {
+                bar.finish_and_clear();
+                say(format!("batch {n}: FAILED: {}", batch.error.unwrap_or_default()))?;
             }
         }
+        if target.is_some_and(|t| proven >= t) {
+            return Ok(());
+        }
         tokio::select! {
-            _ = shutdown.cancelled() => {}
-            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }
+}
+
+pub async fn run(args: DevArgs, config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    ensure_keys(&config).await?;
+    let _server = ensure_temporal(&config.temporal).await?;
+    let client = temporal_client(&config.temporal).await?;
+
+    let core_config = config.core_devnet.clone();
+    let listener = tokio::net::TcpListener::bind(core_config.listen_addr).await.with_context(|| format!("cannot listen on {}", core_config.listen_addr))?;
+    let core_addr = listener.local_addr()?;
+    let core = CoreDevnet::open(core_config).await?;
+    let core_task = tokio::spawn(core.run(listener, shutdown.clone()));
+
+    let mut config = config;
+    config.gateway.core_url = format!("http://{core_addr}");
+    let metrics = Metrics::default();
+    let core_client = CoreClient::new(&config.gateway.core_url);
+    let activities = prover_activities(&config, Some(core_client.clone()), metrics.clone()).await?;
+    let metrics_addr = serve_metrics(config.worker.metrics_addr, metrics, shutdown.clone()).await?;
+    println!("devnet core: http://{core_addr}");
+    println!("temporal ui: {} (workflows batch-N; filter by BatchNumber, ProtocolVersion, ProvingStage)", config.temporal.ui_address);
+    println!("metrics:     http://{metrics_addr}/metrics");
+    println!("records:     {} (prover status)", config.records.database_url);
+
+    let gateway = Gateway::new(&config, client.clone(), core_client, &activities);
+    let polling = tokio::spawn(gateway.poll(shutdown.clone()));
+    let watching = tokio::spawn({
+        let (records, shutdown) = (activities.records.clone(), shutdown.clone());
+        async move {
+            let outcome = watch(records, args.batches, shutdown.clone()).await;
+            shutdown.cancel();
+            outcome
+        }
+    });
+    let pv = config.prover.protocol_version;
+    let mut pools = vec!["witness-generator".to_owned(), "compressor".to_owned(), GATEWAY_POOL.to_owned()];
+    pools.extend(config.prover.prover_groups.iter().map(|g| format!("prover-group-{}", g.id)));
+    let queues = pools.iter().map(|p| pool_queue(&config.temporal.deployment, pv, p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let served = run_pools(client, queues, activities, config.worker.max_concurrent_jobs, shutdown.clone()).await;
     shutdown.cancel();
-    serving.await??;
-    Ok(())
+    let _ = polling.await;
+    let _ = core_task.await;
+    watching.await??;
+    served
 }

@@ -36,7 +36,7 @@ fn sampled(batch: u32, rate: f64) -> bool {
     draw < rate
 }
 
-struct Gateway {
+pub struct Gateway {
     config: Config,
     client: Client,
     core: CoreClient,
@@ -46,6 +46,11 @@ struct Gateway {
 }
 
 impl Gateway {
+    /// A gateway between `core` and the workflows, storing through `activities`.
+    pub fn new(config: &Config, client: Client, core: CoreClient, activities: &via_activities::stages::ProverActivities) -> Self {
+        Self { config: config.clone(), client, core, store: activities.store.clone(), records: activities.records.clone(), in_flight: Arc::new(AtomicUsize::new(0)) }
+    }
+
     /// Takes one batch from the core into the pipeline.
     async fn accept(&self, data: ProofGenerationData) -> anyhow::Result<()> {
         let pv = self.config.prover.protocol_version;
@@ -93,7 +98,7 @@ impl Gateway {
     }
 
     /// Polls the core until shutdown.
-    async fn poll(self, shutdown: CancellationToken) {
+    pub async fn poll(self, shutdown: CancellationToken) {
         let interval = Duration::from_millis(self.config.gateway.poll_interval_ms.max(1));
         let max_backoff = Duration::from_millis(self.config.gateway.max_backoff_ms.max(1));
         let mut backoff = interval;
@@ -137,14 +142,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let activities = prover_activities(&config, Some(core.clone()), metrics.clone()).await?;
     let metrics_addr = serve_metrics(config.worker.metrics_addr, metrics, shutdown.clone()).await?;
     info!(%metrics_addr, core = %config.gateway.core_url, "gateway");
-    let gateway = Gateway {
-        config: config.clone(),
-        client: client.clone(),
-        core,
-        store: activities.store.clone(),
-        records: activities.records.clone(),
-        in_flight: Arc::new(AtomicUsize::new(0)),
-    };
+    let gateway = Gateway::new(&config, client.clone(), core, &activities);
     let polling = tokio::spawn(gateway.poll(shutdown.clone()));
     let queue = pool_queue(&config.temporal.deployment, config.prover.protocol_version, GATEWAY_POOL)?;
     let served = run_pools(client, vec![queue], activities, 64, shutdown).await;

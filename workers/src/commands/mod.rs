@@ -3,7 +3,7 @@
 mod bench;
 mod core_devnet;
 mod dev;
-mod gateway;
+pub mod gateway;
 mod keys;
 mod status;
 mod verify;
