@@ -3,8 +3,10 @@
 //! in one process until shutdown.
 
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
@@ -17,6 +19,7 @@ use via_activities::core_client::CoreClient;
 use via_activities::metrics::Metrics;
 use via_activities::records::JobRecords;
 use via_activities::stages::ProverActivities;
+use via_circuits::keys::{generate_keys, read_manifest};
 use via_schemas::config::{Config, TemporalConfig};
 use via_schemas::prover_interface::ProtocolSemanticVersion;
 use via_workflows::batch::BatchProvingWorkflow;
@@ -49,6 +52,13 @@ pub fn pool_queue(deployment: &str, pv: ProtocolSemanticVersion, name: &str) -> 
         other => Pool::ProverGroup(other.strip_prefix("prover-group-").with_context(|| format!("unknown pool {other:?}: expected witness-generator, compressor, gateway or prover-group-ID"))?.to_owned()),
     };
     Ok(format!("{deployment}{}", task_queue(pv, &pool)))
+}
+
+/// The task queues of every pool, for one process that serves them all (`prover dev`).
+pub fn every_pool_queue(config: &Config) -> anyhow::Result<Vec<String>> {
+    let mut pools = vec!["witness-generator".to_owned(), "compressor".to_owned(), GATEWAY_POOL.to_owned()];
+    pools.extend(config.prover.prover_groups.iter().map(|g| format!("prover-group-{}", g.id)));
+    pools.iter().map(|p| pool_queue(&config.temporal.deployment, config.prover.protocol_version, p)).collect()
 }
 
 /// Serves `/metrics` until shutdown; returns the address it bound.
@@ -96,4 +106,63 @@ pub async fn run_pools(client: Client, queues: Vec<String>, activities: ProverAc
         result?;
     }
     Ok(())
+}
+
+/// A Temporal dev server this process started (stopped with it).
+pub struct DevServer(Child);
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn port_of(address: &str) -> anyhow::Result<u16> {
+    address.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).with_context(|| format!("no port in {address:?}"))
+}
+
+/// Reuses the Temporal server at the configured address, or starts a dev server there.
+pub async fn ensure_temporal(config: &TemporalConfig) -> anyhow::Result<Option<DevServer>> {
+    if temporal_client(config).await.is_ok() {
+        println!("temporal: using the server at {}", config.address);
+        return Ok(None);
+    }
+    std::fs::create_dir_all(".devnet")?;
+    let log = std::fs::File::create(".devnet/temporal.log")?;
+    let child = Command::new(&config.cli)
+        .args(["server", "start-dev", "--ip", "127.0.0.1", "--log-level", "warn", "--db-filename", ".devnet/temporal.db"])
+        .args(["--port", &port_of(&config.address)?.to_string(), "--ui-port", &port_of(&config.ui_address)?.to_string()])
+        .args(["--search-attribute", "BatchNumber=Int", "--search-attribute", "ProtocolVersion=Keyword", "--search-attribute", "ProvingStage=Keyword"])
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start the Temporal dev server with {} (run infra/install.sh)", config.cli.display()))?;
+    let server = DevServer(child);
+    for _ in 0..150 {
+        if temporal_client(config).await.is_ok() {
+            println!("temporal: started a dev server at {} (log .devnet/temporal.log)", config.address);
+            return Ok(Some(server));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    anyhow::bail!("the Temporal dev server did not start; see .devnet/temporal.log")
+}
+
+/// Generates the keys the devnet core verifies with, unless they are there already.
+pub async fn ensure_keys(config: &Config) -> anyhow::Result<()> {
+    let core = &config.core_devnet;
+    let dir = core.keys_dir.join(core.protocol_version.to_string());
+    match read_manifest(&dir, core.protocol_version, &config.basic_circuits, &config.aggregation) {
+        Ok(_) => Ok(()),
+        Err(reason) => {
+            println!("keys for protocol version {}: {reason}", core.protocol_version);
+            println!("generating them in {} (once; about a minute on the small shape)", dir.display());
+            let (version, basic, aggregation) = (core.protocol_version, config.basic_circuits, config.aggregation);
+            let manifest = tokio::task::spawn_blocking(move || generate_keys(&dir, version, &basic, &aggregation)).await??;
+            println!("scheduler key hash {}", manifest.scheduler_vk_hash);
+            Ok(())
+        }
+    }
 }

@@ -246,10 +246,20 @@ fn two_batches_end_to_end_on_local_files_and_sqlite() {
     let mut p = Pipeline::new("local", Backends::LocalAndSqlite);
     p.start("core", &["core-devnet"]);
     p.start("gateway", &["gateway"]);
-    p.start("worker", &["worker", "--pools", ALL_POOLS]);
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    p.start_with("worker", &["worker", "--pools", ALL_POOLS], &[("PROVER_WORKER__METRICS_ADDR", &metrics_addr)]);
     // A worker of another protocol version, polling its own queues beside ours.
     let other = p.start("other-version", &["worker", "--protocol-version", "0.2.0"]);
     p.wait_proven(&[1, 2], Duration::from_secs(900));
+
+    // The worker counted and timed every job it ran, by stage.
+    let out = Command::new("curl").args(["-sf", &format!("http://{metrics_addr}/metrics")]).output().unwrap();
+    let metrics = String::from_utf8_lossy(&out.stdout);
+    let basic_jobs = p.query_records("SELECT COUNT(*) FROM prover_jobs WHERE aggregation_round = 0 AND status = 'successful'");
+    assert!(metrics.contains(&format!("via_prover_jobs_total{{outcome=\"ok\",stage=\"basic\"}} {}", basic_jobs.trim())), "{basic_jobs} basic jobs, metrics:\n{metrics}");
+    assert!(metrics.contains("via_prover_jobs_total{outcome=\"ok\",stage=\"compression\"} 2"), "{metrics}");
+    assert!(metrics.contains("via_prover_job_seconds_count{stage=\"scheduler\"} 2"), "{metrics}");
+    assert!(metrics.contains("via_prover_queue_lag_seconds_count{stage=\"leaf\"}"), "{metrics}");
 
     let status = p.status();
     assert!(status.contains("batch 1 (protocol 0.1.0): proven, submitted"), "{status}");

@@ -5,7 +5,6 @@
 //! core verified it.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,14 +14,12 @@ use tokio_util::sync::CancellationToken;
 use via_activities::core_client::CoreClient;
 use via_activities::metrics::Metrics;
 use via_activities::records::JobRecords;
-use via_circuits::keys::{generate_keys, read_manifest};
 use via_core_devnet::CoreDevnet;
-use via_schemas::config::{Config, TemporalConfig};
+use via_schemas::config::Config;
 use via_schemas::prover_interface::L1BatchNumber;
-use via_workflows::naming::GATEWAY_POOL;
 
 use super::gateway::Gateway;
-use crate::pipeline::{pool_queue, prover_activities, run_pools, serve_metrics, temporal_client};
+use crate::pipeline::{ensure_keys, ensure_temporal, every_pool_queue, prover_activities, run_pools, serve_metrics, temporal_client};
 
 #[derive(Debug, Args)]
 pub struct DevArgs {
@@ -31,67 +28,8 @@ pub struct DevArgs {
     batches: Option<u32>,
 }
 
-/// Generates the keys the devnet core verifies with, unless they are there already.
-async fn ensure_keys(config: &Config) -> anyhow::Result<()> {
-    let core = &config.core_devnet;
-    let dir = core.keys_dir.join(core.protocol_version.to_string());
-    match read_manifest(&dir, core.protocol_version, &config.basic_circuits, &config.aggregation) {
-        Ok(_) => Ok(()),
-        Err(reason) => {
-            println!("keys for protocol version {}: {reason}", core.protocol_version);
-            println!("generating them in {} (once; about a minute on the small shape)", dir.display());
-            let (version, basic, aggregation) = (core.protocol_version, config.basic_circuits, config.aggregation);
-            let manifest = tokio::task::spawn_blocking(move || generate_keys(&dir, version, &basic, &aggregation)).await??;
-            println!("scheduler key hash {}", manifest.scheduler_vk_hash);
-            Ok(())
-        }
-    }
-}
-
-/// A Temporal dev server this process started (stopped with it).
-struct DevServer(Child);
-
-impl Drop for DevServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn port_of(address: &str) -> anyhow::Result<u16> {
-    address.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).with_context(|| format!("no port in {address:?}"))
-}
-
-/// Reuses the Temporal server at the configured address, or starts a dev server there.
-async fn ensure_temporal(config: &TemporalConfig) -> anyhow::Result<Option<DevServer>> {
-    if temporal_client(config).await.is_ok() {
-        println!("temporal: using the server at {}", config.address);
-        return Ok(None);
-    }
-    std::fs::create_dir_all(".devnet")?;
-    let log = std::fs::File::create(".devnet/temporal.log")?;
-    let child = Command::new(&config.cli)
-        .args(["server", "start-dev", "--ip", "127.0.0.1", "--log-level", "warn", "--db-filename", ".devnet/temporal.db"])
-        .args(["--port", &port_of(&config.address)?.to_string(), "--ui-port", &port_of(&config.ui_address)?.to_string()])
-        .args(["--search-attribute", "BatchNumber=Int", "--search-attribute", "ProtocolVersion=Keyword", "--search-attribute", "ProvingStage=Keyword"])
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot start the Temporal dev server with {} (run infra/install.sh)", config.cli.display()))?;
-    let server = DevServer(child);
-    for _ in 0..150 {
-        if temporal_client(config).await.is_ok() {
-            println!("temporal: started a dev server at {} (log .devnet/temporal.log)", config.address);
-            return Ok(Some(server));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    anyhow::bail!("the Temporal dev server did not start; see .devnet/temporal.log")
-}
-
 /// Shows each batch's progress and prints its summary once proven. Returns when `target`
-/// batches are proven (never without a target) or on shutdown.
+/// batches have finished (never without a target), failing if any of them failed, or on shutdown.
 async fn watch(records: JobRecords, target: Option<u32>, shutdown: CancellationToken) -> anyhow::Result<()> {
     const ROUNDS: [&str; 6] = ["basic", "leaf", "node", "recursion tip", "scheduler", "compression"];
     // Bars on a terminal; plain lines otherwise (logs, CI), where indicatif draws nothing.
@@ -107,7 +45,7 @@ async fn watch(records: JobRecords, target: Option<u32>, shutdown: CancellationT
     };
     let style = ProgressStyle::with_template("{spinner} batch {prefix}: {msg} [{elapsed}]").expect("a valid template");
     let mut shown: BTreeMap<u32, ProgressBar> = BTreeMap::new();
-    let mut proven = 0;
+    let (mut proven, mut failed) = (0, 0);
     loop {
         for batch in records.status(None).await?.into_iter().rev() {
             let n = batch.l1_batch_number;
@@ -140,9 +78,11 @@ async fn watch(records: JobRecords, target: Option<u32>, shutdown: CancellationT
             } else if batch.witness_input == "failed" {
                 bar.finish_and_clear();
                 say(format!("batch {n}: FAILED: {}", batch.error.unwrap_or_default()))?;
+                failed += 1;
             }
         }
-        if target.is_some_and(|t| proven >= t) {
+        if target.is_some_and(|t| proven + failed >= t) {
+            anyhow::ensure!(failed == 0, "{failed} of {} batches failed", proven + failed);
             return Ok(());
         }
         tokio::select! {
@@ -174,7 +114,7 @@ pub async fn run(args: DevArgs, config: Config, shutdown: CancellationToken) -> 
     println!("metrics:     http://{metrics_addr}/metrics");
     println!("records:     {} (prover status)", config.records.database_url);
 
-    let gateway = Gateway::new(&config, client.clone(), core_client, &activities);
+    let gateway = Gateway::new(&config, client.clone(), core_client, &activities).with_limit(args.batches.map(|n| n as usize));
     let polling = tokio::spawn(gateway.poll(shutdown.clone()));
     let watching = tokio::spawn({
         let (records, shutdown) = (activities.records.clone(), shutdown.clone());
@@ -184,11 +124,7 @@ pub async fn run(args: DevArgs, config: Config, shutdown: CancellationToken) -> 
             outcome
         }
     });
-    let pv = config.prover.protocol_version;
-    let mut pools = vec!["witness-generator".to_owned(), "compressor".to_owned(), GATEWAY_POOL.to_owned()];
-    pools.extend(config.prover.prover_groups.iter().map(|g| format!("prover-group-{}", g.id)));
-    let queues = pools.iter().map(|p| pool_queue(&config.temporal.deployment, pv, p)).collect::<anyhow::Result<Vec<_>>>()?;
-    let served = run_pools(client, queues, activities, config.worker.max_concurrent_jobs, shutdown.clone()).await;
+    let served = run_pools(client, every_pool_queue(&config)?, activities, config.worker.max_concurrent_jobs, shutdown.clone()).await;
     shutdown.cancel();
     let _ = polling.await;
     let _ = core_task.await;

@@ -43,26 +43,36 @@ pub struct Gateway {
     store: BlobStore,
     records: JobRecords,
     in_flight: Arc<AtomicUsize>,
+    /// Batches taken into proving so far, and how many to take before idling (None: no end).
+    taken: usize,
+    limit: Option<usize>,
 }
 
 impl Gateway {
     /// A gateway between `core` and the workflows, storing through `activities`.
     pub fn new(config: &Config, client: Client, core: CoreClient, activities: &via_activities::stages::ProverActivities) -> Self {
-        Self { config: config.clone(), client, core, store: activities.store.clone(), records: activities.records.clone(), in_flight: Arc::new(AtomicUsize::new(0)) }
+        Self { config: config.clone(), client, core, store: activities.store.clone(), records: activities.records.clone(), in_flight: Arc::new(AtomicUsize::new(0)), taken: 0, limit: None }
     }
 
-    /// Takes one batch from the core into the pipeline.
-    async fn accept(&self, data: ProofGenerationData) -> anyhow::Result<()> {
+    /// Takes no more than `batches` batches into proving, then only idles (for `prover dev
+    /// --batches N`, so no batch is left half-proven when it stops).
+    pub fn with_limit(mut self, batches: Option<usize>) -> Self {
+        self.limit = batches;
+        self
+    }
+
+    /// Takes one batch from the core into the pipeline. Returns whether it is now being proved.
+    async fn accept(&self, data: ProofGenerationData) -> anyhow::Result<bool> {
         let pv = self.config.prover.protocol_version;
         let n = data.l1_batch_number;
         if data.protocol_version != pv {
             warn!(batch = n.0, protocol_version = %data.protocol_version, serves = %pv, "batch is for another protocol version; leaving it to its gateway");
-            return Ok(());
+            return Ok(false);
         }
         if !sampled(n.0, self.config.gateway.proof_sampling_rate) {
             let submitted = self.core.submit_proof(n, &SubmitProofRequest::SkippedProofGeneration).await?;
             info!(batch = n.0, ?submitted, "batch sampled out: submitted SkippedProofGeneration");
-            return Ok(());
+            return Ok(false);
         }
         let input_key = keys::witness_input(pv, n);
         self.store.put_json(&input_key, &data.witness_input_data).await?;
@@ -94,24 +104,26 @@ impl Gateway {
             Err(WorkflowStartError::AlreadyStarted { .. }) => info!(batch = n.0, workflow_id = %id, "batch already has a workflow"),
             Err(e) => return Err(e).context("starting the batch workflow"),
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Polls the core until shutdown.
-    pub async fn poll(self, shutdown: CancellationToken) {
+    pub async fn poll(mut self, shutdown: CancellationToken) {
         let interval = Duration::from_millis(self.config.gateway.poll_interval_ms.max(1));
         let max_backoff = Duration::from_millis(self.config.gateway.max_backoff_ms.max(1));
         let mut backoff = interval;
         loop {
-            let pause = if self.in_flight.load(Ordering::SeqCst) >= self.config.gateway.max_batches_in_flight {
+            let busy = self.in_flight.load(Ordering::SeqCst) >= self.config.gateway.max_batches_in_flight;
+            let pause = if busy || self.limit.is_some_and(|limit| self.taken >= limit) {
                 interval
             } else {
                 match self.core.proof_generation_data().await {
                     Ok(Some(data)) => {
                         backoff = interval;
                         let n = data.l1_batch_number;
-                        if let Err(e) = self.accept(data).await {
-                            warn!(batch = n.0, error = %e, "could not take the batch; the core will offer it again");
+                        match self.accept(data).await {
+                            Ok(taken) => self.taken += usize::from(taken),
+                            Err(e) => warn!(batch = n.0, error = %e, "could not take the batch; the core will offer it again"),
                         }
                         Duration::ZERO
                     }

@@ -62,7 +62,7 @@ impl Command {
             Self::Status { batch } => status::run(batch, &config).await,
             Self::Worker(args) => worker::run(args, config, shutdown).await,
             Self::Keys(command) => keys::run(command, &config),
-            Self::Bench(command) => bench::run(command).await,
+            Self::Bench(command) => bench::run(command, config).await,
             Self::Verify(args) => {
                 if verify::run(args, &config).await? {
                     Ok(())

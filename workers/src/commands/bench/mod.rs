@@ -1,13 +1,18 @@
 //! `prover bench`: benchmarks that compare our path with a baseline measured in the same run.
 
+mod pipeline;
+
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use clap::{Subcommand, ValueEnum};
+use via_circuits::aggregation::node::{AggregatedProof, NODE_ARITY};
+use via_circuits::aggregation::{AggregationCircuits, Proof};
 use via_circuits::basic::CircuitId;
 use via_circuits::prover::BasicCircuit;
-use via_circuits::witness_generator::generate_basic_witnesses;
+use via_circuits::witness_generator::{BasicWitnesses, generate_basic_witnesses};
 use via_core_devnet::CoreDevnet;
-use via_schemas::config::{BasicCircuitsConfig, CoreDevnetConfig};
+use via_schemas::config::{AggregationConfig, BasicCircuitsConfig, Config, CoreDevnetConfig};
 use via_schemas::l2::WitnessInputData;
 
 #[derive(Debug, Subcommand)]
@@ -32,6 +37,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 64)]
         txs: usize,
     },
+    /// The same devnet batches proved through the whole pipeline (core, gateway, Temporal,
+    /// storage, records, worker pools in this process) and by calling the same stages directly in
+    /// one process, with the configured shape and keys: wall times, their ratio, per-stage times
+    /// and peak memory.
+    Pipeline {
+        /// Batches to prove each way.
+        #[arg(long, default_value_t = 2)]
+        batches: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -49,10 +63,11 @@ impl Shape {
     }
 }
 
-pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
     match command {
         BenchCommand::Basic { shape, runs } => basic(shape.config(), runs.max(1)).await,
         BenchCommand::Aggregate { shape, txs } => aggregate(shape.config(), txs).await,
+        BenchCommand::Pipeline { batches } => pipeline::run(config, batches.max(1)).await,
     }
 }
 
@@ -195,31 +210,16 @@ impl Round {
     }
 }
 
-async fn aggregate(config: BasicCircuitsConfig, txs: usize) -> anyhow::Result<()> {
-    use std::collections::BTreeMap;
-
-    use via_circuits::aggregation::node::AggregatedProof;
-    use via_circuits::aggregation::{AggregationCircuits, Proof};
-    use via_schemas::config::AggregationConfig;
-
-    let aggregation_config = AggregationConfig::default();
-    println!("aggregation of a {txs}-transaction devnet batch, basic shape {config:?}, {aggregation_config:?}");
-    let input = devnet_batch_of(txs).await?;
-    let witnesses = generate_basic_witnesses(&input, &config)?;
-    let started = Instant::now();
-    let basic: BTreeMap<CircuitId, BasicCircuit> = CircuitId::ALL.into_iter().map(|id| (id, BasicCircuit::build(id, &config))).collect();
-    let circuits = AggregationCircuits::build(&basic, &aggregation_config, input.protocol_version)?;
-    println!("built every circuit in {:.1} s", started.elapsed().as_secs_f64());
-
-    println!("{:<22} {:>6} {:>10} {:>10} {:>9}", "round", "proofs", "total s", "per proof", "peak MiB");
+/// Proves one batch from its basic witnesses to the compressed final proof by calling every
+/// stage's circuit directly, timing each round. Returns the rounds (basic, leaf, node, recursion
+/// tip, scheduler, compression) and the final proof's bytes.
+fn prove_directly(basic: &BTreeMap<CircuitId, BasicCircuit>, circuits: &AggregationCircuits, witnesses: &BasicWitnesses) -> anyhow::Result<(Vec<Round>, Vec<u8>)> {
     let mut basic_round = Round::new("0 basic");
     let mut proofs: BTreeMap<CircuitId, Vec<Proof>> = BTreeMap::new();
     for instance in &witnesses.instances {
         let proof = basic_round.time(|| Ok(basic[&instance.circuit_id].prove(&instance.witness)?))?;
         proofs.entry(instance.circuit_id).or_default().push(proof);
     }
-    basic_round.print();
-
     let (mut leaves, mut nodes) = (Round::new("1 leaf"), Round::new("2 node"));
     let mut roots = Vec::new();
     for id in CircuitId::ALL {
@@ -230,7 +230,7 @@ async fn aggregate(config: BasicCircuitsConfig, txs: usize) -> anyhow::Result<()
         }
         while level.len() > 1 {
             let mut next = Vec::new();
-            for group in level.chunks(via_circuits::aggregation::node::NODE_ARITY) {
+            for group in level.chunks(NODE_ARITY) {
                 next.push(match group {
                     [single] => single.clone(),
                     children => nodes.time(|| Ok(circuits.node.prove(children)?))?,
@@ -240,28 +240,36 @@ async fn aggregate(config: BasicCircuitsConfig, txs: usize) -> anyhow::Result<()
         }
         roots.push(level.pop().expect("one root"));
     }
-    leaves.print();
-    nodes.print();
     let mut tip_round = Round::new("3 recursion tip");
     let tip = tip_round.time(|| Ok(circuits.tip.prove(&circuits.node, &roots)?))?;
-    tip_round.print();
     let mut scheduler_round = Round::new("4 scheduler");
     let mut proof = scheduler_round.time(|| Ok(circuits.scheduler.prove(&tip, &witnesses.public_data)?))?;
-    scheduler_round.print();
     let mut compression_round = Round::new("5 compression");
     for layer in &circuits.compression {
         proof = compression_round.time(|| Ok(layer.prove(&proof)?))?;
     }
-    compression_round.print();
-
-    let aggregation_time: Duration = [&leaves, &nodes, &tip_round, &scheduler_round, &compression_round].iter().map(|r| r.time).sum();
-    println!(
-        "aggregation: {:.1} s = {:.1}% of basic proving ({:.1} s)",
-        aggregation_time.as_secs_f64(),
-        100.0 * aggregation_time.as_secs_f64() / basic_round.time.as_secs_f64(),
-        basic_round.time.as_secs_f64()
-    );
     let bytes = circuits.final_proof_bytes(proof)?;
+    Ok((vec![basic_round, leaves, nodes, tip_round, scheduler_round, compression_round], bytes))
+}
+
+async fn aggregate(config: BasicCircuitsConfig, txs: usize) -> anyhow::Result<()> {
+    let aggregation_config = AggregationConfig::default();
+    println!("aggregation of a {txs}-transaction devnet batch, basic shape {config:?}, {aggregation_config:?}");
+    let input = devnet_batch_of(txs).await?;
+    let witnesses = generate_basic_witnesses(&input, &config)?;
+    let started = Instant::now();
+    let basic: BTreeMap<CircuitId, BasicCircuit> = CircuitId::ALL.into_iter().map(|id| (id, BasicCircuit::build(id, &config))).collect();
+    let circuits = AggregationCircuits::build(&basic, &aggregation_config, input.protocol_version)?;
+    println!("built every circuit in {:.1} s", started.elapsed().as_secs_f64());
+
+    let (rounds, bytes) = prove_directly(&basic, &circuits, &witnesses)?;
+    println!("{:<22} {:>6} {:>10} {:>10} {:>9}", "round", "proofs", "total s", "per proof", "peak MiB");
+    for round in &rounds {
+        round.print();
+    }
+    let basic_time = rounds[0].time.as_secs_f64();
+    let aggregation_time: f64 = rounds[1..].iter().map(|r| r.time.as_secs_f64()).sum();
+    println!("aggregation: {aggregation_time:.1} s = {:.1}% of basic proving ({basic_time:.1} s)", 100.0 * aggregation_time / basic_time);
     let verifier = circuits.final_verifier();
     const VERIFICATIONS: u32 = 20;
     let started = Instant::now();
