@@ -217,7 +217,7 @@ impl Mul<&Scalar> for Point {
         for i in (0..k.bits()).rev() {
             acc = acc.double();
             if k.bit(i) {
-                acc = acc + self;
+                acc = Add::add(acc, self);
             }
         }
         acc

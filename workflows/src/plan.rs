@@ -20,7 +20,7 @@ pub struct TreeProof {
 
 /// The jobs that turn basic proofs `range` of one type into leaves.
 pub fn leaves(batch: BatchRef, circuit_id: CircuitId, range: Range<usize>, per_leaf: usize) -> Vec<(ProofJob, TreeProof)> {
-    assert!(per_leaf > 0 && range.start % per_leaf == 0, "ranges start on a leaf boundary");
+    assert!(per_leaf > 0 && range.start.is_multiple_of(per_leaf), "ranges start on a leaf boundary");
     range
         .clone()
         .step_by(per_leaf)
