@@ -86,6 +86,11 @@ pub mod keys {
         format!("{pv}/batches/{batch}")
     }
 
+    /// A file of a protocol version's setup data, as `prover keys publish` stores it.
+    pub fn setup_data(pv: ProtocolSemanticVersion, file: &str) -> BlobKey {
+        BlobKey(format!("keys/{pv}/{file}"))
+    }
+
     pub fn witness_input(pv: ProtocolSemanticVersion, n: L1BatchNumber) -> BlobKey {
         BlobKey(format!("{}/witness_input.json", batch(pv, n)))
     }

@@ -41,7 +41,8 @@ use crate::verifier::FinalVerifier;
 /// keys made before the change are refused as stale instead of producing proofs nothing accepts.
 pub const CIRCUITS_REVISION: u32 = 3;
 
-const MANIFEST: &str = "manifest.json";
+/// The manifest's file name in a key directory.
+pub const MANIFEST: &str = "manifest.json";
 const FINAL_VERIFIER: &str = "final_verifier.bin";
 
 /// Which circuit a key belongs to.
@@ -165,6 +166,21 @@ fn save(dir: &Path, name: KeyName, data: &CircuitData<F, C, D>) -> Result<KeyEnt
     write_atomically(&path, &bytes)?;
     tracing::info!(circuit = %name, degree_bits = data.common.degree_bits(), bytes = bytes.len(), "wrote key");
     Ok(KeyEntry { name, file, vk_hash: vk_hash(data), degree_bits: data.common.degree_bits(), sha256: sha256(&bytes) })
+}
+
+impl KeyManifest {
+    /// Every file the manifest vouches for (itself aside), with its SHA-256.
+    pub fn files(&self) -> Vec<(String, Bytes32)> {
+        let mut files: Vec<(String, Bytes32)> = self.keys.iter().map(|k| (k.file.clone(), k.sha256)).collect();
+        files.push((FINAL_VERIFIER.to_owned(), self.final_verifier_sha256));
+        files
+    }
+}
+
+/// Reads a file of a key directory that its manifest lists (see [`KeyManifest::files`]),
+/// checking its SHA-256.
+pub fn read_key_file(dir: &Path, file: &str, expected: Bytes32) -> Result<Vec<u8>, KeyError> {
+    read_checked(dir, file, expected, file)
 }
 
 /// Reads a file the manifest lists, checking its SHA-256.

@@ -119,7 +119,7 @@ fn nodes_and_the_tip_refuse_mismatched_children() {
     assert!(matches!(err, AggregationError::WrongCircuit { index: 1, .. }), "{err}");
     let err = AGGREGATION.node.prove(&[hasher_b.clone(), hasher_a.clone()]).unwrap_err();
     assert!(matches!(err, AggregationError::Unchained { .. }), "{err}");
-    let err = AGGREGATION.node.prove(&[hasher_a.clone()]).unwrap_err();
+    let err = AGGREGATION.node.prove(std::slice::from_ref(&hasher_a)).unwrap_err();
     assert!(matches!(err, AggregationError::Inconsistent { .. }), "a node merges at least two: {err}");
     let merged = AGGREGATION.node.prove(&[hasher_a.clone(), hasher_b.clone()]).unwrap();
     assert!(AGGREGATION.node.verify(&merged).is_ok());

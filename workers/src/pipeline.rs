@@ -37,7 +37,7 @@ pub async fn temporal_client(config: &TemporalConfig) -> anyhow::Result<Client> 
 pub async fn prover_activities(config: &Config, core: Option<CoreClient>, metrics: Metrics) -> anyhow::Result<ProverActivities> {
     let store = BlobStore::open(&config.storage)?;
     let records = JobRecords::open(&config.records.database_url).await?;
-    let circuits = Arc::new(CircuitStore::new(config.prover.keys_dir.clone(), config.basic_circuits, config.aggregation));
+    let circuits = Arc::new(CircuitStore::new(config.prover.keys_dir.clone(), config.basic_circuits, config.aggregation, Some(store.clone())));
     let worker = format!("{}@{}", std::process::id(), std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()));
     Ok(ProverActivities::new(store, records, circuits, metrics, core, worker))
 }

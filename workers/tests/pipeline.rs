@@ -281,12 +281,19 @@ fn two_batches_end_to_end_on_local_files_and_sqlite() {
 fn two_batches_end_to_end_on_postgres_and_s3() {
     let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let mut p = Pipeline::new("s3", Backends::S3AndPostgres);
+    // The worker starts with no keys of its own, as a fresh node would: it fetches what
+    // `prover keys publish` put in the object store.
+    let published = p.prover(&["keys", "publish"]);
+    assert!(published.contains("published the keys of protocol version 0.1.0"), "{published}");
+    let worker_keys = p.path().join("worker-keys");
     p.start("core", &["core-devnet"]);
     p.start("gateway", &["gateway"]);
-    p.start("worker", &["worker"]);
+    p.start_with("worker", &["worker"], &[("PROVER_PROVER__KEYS_DIR", worker_keys.to_str().unwrap())]);
     p.wait_proven(&[1, 2], Duration::from_secs(900));
     let status = p.status();
     assert!(status.contains("batch 2 (protocol 0.1.0): proven, submitted"), "{status}");
+    assert!(p.log("worker").contains("fetched keys from the object store"), "{}", p.log("worker"));
+    assert!(worker_keys.join("0.1.0/manifest.json").exists(), "the fetched keys stay for the next start");
     // The blobs went to S3: the bucket is a directory of s3s-fs.
     let bucket = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.stack/s3").join(env("VIA_TEST_S3_BUCKET")).join(p.deployment.trim_end_matches('/'));
     assert!(bucket.join("0.1.0/batches/2/round_5/final_proof.bin").exists(), "final proof in S3 under {}", bucket.display());
@@ -397,7 +404,7 @@ fn a_corrupted_blob_is_detected_and_regenerated() {
         all != "0" && all == ok && leaf_input.exists() && stable_since.elapsed() > Duration::from_secs(5)
     });
     std::fs::write(&leaf_input, b"a disk that lies").unwrap();
-    p.start("aggregation-worker", &["worker", "--pools", "prover-group-aggregation"]);
+    p.start("aggregation-worker", &["worker", "--groups", "aggregation"]);
     p.wait_proven(&[1], Duration::from_secs(600));
     let basic = p.query_records("SELECT attempts, status FROM prover_jobs WHERE aggregation_round = 0 AND circuit_id = 1 AND sequence = 0");
     assert_eq!(basic.trim(), "2|successful", "the corrupted proof's producer ran again");

@@ -61,7 +61,7 @@ impl Command {
             Self::Gateway => gateway::run(config, shutdown).await,
             Self::Status { batch } => status::run(batch, &config).await,
             Self::Worker(args) => worker::run(args, config, shutdown).await,
-            Self::Keys(command) => keys::run(command, &config),
+            Self::Keys(command) => keys::run(command, &config).await,
             Self::Bench(command) => bench::run(command, config).await,
             Self::Verify(args) => {
                 if verify::run(args, &config).await? {

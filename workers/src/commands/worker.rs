@@ -16,6 +16,9 @@ pub struct WorkerArgs {
     /// all of them).
     #[arg(long, value_delimiter = ',')]
     pools: Vec<String>,
+    /// Prover groups to serve, by id (comma separated): short for `--pools prover-group-ID,...`.
+    #[arg(long, value_delimiter = ',')]
+    groups: Vec<String>,
     /// The protocol version to serve, as `0.MINOR.PATCH` (default: prover.protocol_version).
     #[arg(long)]
     protocol_version: Option<String>,
@@ -34,6 +37,8 @@ pub async fn run(args: WorkerArgs, mut config: Config, shutdown: CancellationTok
         config.prover.protocol_version = parse_version(v)?;
     }
     let pv = config.prover.protocol_version;
+    let mut args = args;
+    args.pools.extend(args.groups.iter().map(|g| format!("prover-group-{g}")));
     let pools = if args.pools.is_empty() {
         let mut all = vec!["witness-generator".to_owned(), "compressor".to_owned()];
         all.extend(config.prover.prover_groups.iter().map(|g| format!("prover-group-{}", g.id)));
@@ -41,6 +46,10 @@ pub async fn run(args: WorkerArgs, mut config: Config, shutdown: CancellationTok
     } else {
         args.pools
     };
+    for group in pools.iter().filter_map(|p| p.strip_prefix("prover-group-")) {
+        let known: Vec<&str> = config.prover.prover_groups.iter().map(|g| g.id.as_str()).collect();
+        anyhow::ensure!(known.contains(&group), "unknown prover group {group:?}: [prover].prover_groups has {}", known.join(", "));
+    }
     let queues = pools.iter().map(|p| pool_queue(&config.temporal.deployment, pv, p)).collect::<anyhow::Result<Vec<_>>>()?;
     let client = temporal_client(&config.temporal).await?;
     let metrics = Metrics::default();
