@@ -37,6 +37,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 64)]
         txs: usize,
     },
+    /// Poseidon Merkle trees over LDE-shaped rows, as a prover commits to its polynomials:
+    /// plonky2's `MerkleTree::new` against the CPU backend with each SIMD width this CPU has.
+    Merkle {
+        /// log2 of the number of leaves (LDE rows): 17 for a 2^14 circuit at rate 1/8.
+        #[arg(long, default_value_t = 17)]
+        log_leaves: usize,
+        /// Elements per leaf (polynomials committed together): 135 for the wires.
+        #[arg(long, default_value_t = 135)]
+        width: usize,
+        /// Cap height, as the circuits' FRI configuration has it.
+        #[arg(long, default_value_t = 4)]
+        cap_height: usize,
+        /// Runs per measurement; the fastest is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// The same devnet batches proved through the whole pipeline (core, gateway, Temporal,
     /// storage, records, worker pools in this process) and by calling the same stages directly in
     /// one process, with the configured shape and keys: wall times, their ratio, per-stage times
@@ -68,6 +84,7 @@ pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
         BenchCommand::Basic { shape, runs } => basic(shape.config(), runs.max(1)).await,
         BenchCommand::Aggregate { shape, txs } => aggregate(shape.config(), txs).await,
         BenchCommand::Pipeline { batches } => pipeline::run(config, batches.max(1)).await,
+        BenchCommand::Merkle { log_leaves, width, cap_height, runs } => merkle(log_leaves, width, cap_height, runs.max(1)),
     }
 }
 
@@ -277,5 +294,39 @@ async fn aggregate(config: BasicCircuitsConfig, txs: usize) -> anyhow::Result<()
         verifier.verify(&bytes, &witnesses.public_data)?;
     }
     println!("final proof: {} bytes, verified in {:.2} ms (mean of {VERIFICATIONS})", bytes.len(), started.elapsed().as_secs_f64() * 1e3 / f64::from(VERIFICATIONS));
+    Ok(())
+}
+
+fn merkle(log_leaves: usize, width: usize, cap_height: usize, runs: usize) -> anyhow::Result<()> {
+    use plonky2::field::types::Sample;
+    use via_circuit_prover::cpu::CpuBackend;
+    use via_circuit_prover::poseidon::Simd;
+    use via_circuit_prover::{F, Plonky2Backend, ProverBackend};
+
+    println!("Merkle tree over 2^{log_leaves} leaves of {width} elements, cap height {cap_height}, fastest of {runs} run(s), {} threads", rayon::current_num_threads());
+    let leaves: Vec<Vec<F>> = (0..1usize << log_leaves).map(|_| F::rand_vec(width)).collect();
+    let mut backends: Vec<Box<dyn ProverBackend>> = vec![Box::new(Plonky2Backend)];
+    for simd in [Simd::Avx512, Simd::Scalar] {
+        match CpuBackend::with_simd(simd) {
+            Some(backend) => backends.push(Box::new(backend)),
+            None => println!("{simd:?}: not available on this CPU"),
+        }
+    }
+    let mut baseline = None;
+    let mut expected_cap = None;
+    for backend in &backends {
+        let mut best = Duration::MAX;
+        for _ in 0..runs {
+            let input = leaves.clone();
+            let started = Instant::now();
+            let tree = backend.merkle_tree(input, cap_height);
+            best = best.min(started.elapsed());
+            // Every backend must build plonky2's tree; a fast wrong one is no result.
+            let cap = expected_cap.get_or_insert_with(|| tree.cap.clone());
+            anyhow::ensure!(tree.cap == *cap, "{} built a different tree", backend.name());
+        }
+        let base = *baseline.get_or_insert(best);
+        println!("{:<16} {:>9.3} s   {:>6.2}x plonky2", backend.name(), best.as_secs_f64(), base.as_secs_f64() / best.as_secs_f64());
+    }
     Ok(())
 }

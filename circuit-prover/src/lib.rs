@@ -1,0 +1,42 @@
+//! The heavy parts of proving a plonky2 circuit, behind [`ProverBackend`], so they can run on
+//! whatever the machine has: Poseidon Merkle trees over LDE rows today (70-85% of plonky2's prove
+//! time), LDE next. Every backend produces exactly what plonky2 produces for the same input, so
+//! its trees slot into plonky2's own data structures and proofs verify unchanged.
+//!
+//! - [`poseidon`]: the Poseidon permutation over Goldilocks on many states at once, eight per
+//!   AVX-512 vector where the CPU has it (detected at run time), plonky2's scalar code otherwise.
+//! - [`cpu`]: the CPU backend: Merkle trees hashed level by level in batches, in parallel.
+
+pub mod cpu;
+pub mod poseidon;
+
+use plonky2::field::goldilocks_field::GoldilocksField;
+use plonky2::hash::merkle_tree::MerkleTree;
+use plonky2::hash::poseidon::PoseidonHash;
+
+/// The field every circuit of ours is over.
+pub type F = GoldilocksField;
+
+/// Where a prover's heavy work runs.
+pub trait ProverBackend: Send + Sync {
+    /// The backend's name, for logs and benchmarks.
+    fn name(&self) -> String;
+
+    /// A Poseidon Merkle tree over `leaves` (rows of LDE values, a power-of-two count) with a cap
+    /// of `2^cap_height` digests, identical to plonky2's `MerkleTree::new`.
+    fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, PoseidonHash>;
+}
+
+/// plonky2's own code: the reference every backend must match, and the baseline it must beat.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Plonky2Backend;
+
+impl ProverBackend for Plonky2Backend {
+    fn name(&self) -> String {
+        "plonky2".into()
+    }
+
+    fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
+        MerkleTree::new(leaves, cap_height)
+    }
+}
