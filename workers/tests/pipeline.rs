@@ -382,34 +382,59 @@ fn the_gateway_backs_off_while_the_core_is_down_and_catches_up() {
     assert!(p.status().contains("batch 1 (protocol 0.1.0): proven, submitted"));
 }
 
-#[test]
-fn a_corrupted_blob_is_detected_and_regenerated() {
-    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let mut p = Pipeline::new("corrupt", Backends::LocalAndSqlite);
-    p.start_with("core", &["core-devnet"], ONE_BATCH);
-    p.start("gateway", &["gateway"]);
-    // No aggregation pool yet: basic proofs are made, and leaves wait.
-    p.start("basic-worker", &["worker", "--pools", "witness-generator,compressor,prover-group-basic"]);
-    let leaf_input = p.path().join("blobs/0.1.0/batches/1/round_0/1/0/proof.bin");
+/// Waits until every job of `rounds` is successful (at least one), `ready` holds, and the
+/// records have not changed for five seconds.
+fn wait_settled(p: &Pipeline, what: &str, rounds: &str, ready: impl Fn() -> bool) {
     let mut stable_since = Instant::now();
     let mut last = String::new();
-    wait_for("every basic proof", Duration::from_secs(300), || {
-        let done = p.query_records("SELECT COUNT(*), SUM(CASE WHEN status = 'successful' THEN 1 ELSE 0 END) FROM prover_jobs WHERE aggregation_round = 0");
+    wait_for(what, Duration::from_secs(300), || {
+        let done = p.query_records(&format!("SELECT COUNT(*), SUM(CASE WHEN status = 'successful' THEN 1 ELSE 0 END) FROM prover_jobs WHERE aggregation_round IN ({rounds})"));
         if done != last {
             last = done.clone();
             stable_since = Instant::now();
         }
         let mut parts = done.trim().split('|');
         let (all, ok) = (parts.next().unwrap_or("0").to_owned(), parts.next().unwrap_or("").to_owned());
-        all != "0" && all == ok && leaf_input.exists() && stable_since.elapsed() > Duration::from_secs(5)
+        all != "0" && all == ok && ready() && stable_since.elapsed() > Duration::from_secs(5)
     });
+}
+
+#[test]
+fn a_corrupted_blob_is_detected_and_regenerated() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut p = Pipeline::new("corrupt", Backends::LocalAndSqlite);
+    // Three prover groups, so each round can be held back while a blob it reads is damaged.
+    let mut config = std::fs::OpenOptions::new().append(true).open(p.path().join("prover.toml")).unwrap();
+    std::io::Write::write_all(
+        &mut config,
+        b"\n[[prover.prover_groups]]\nid = \"basic\"\ncircuits = [{ round = 0 }]\n\n[[prover.prover_groups]]\nid = \"aggregation\"\ncircuits = [{ round = 1 }, { round = 2 }]\n\n[[prover.prover_groups]]\nid = \"tip\"\ncircuits = [{ round = 3 }, { round = 4 }]\n",
+    )
+    .unwrap();
+    p.start_with("core", &["core-devnet"], ONE_BATCH);
+    p.start("gateway", &["gateway"]);
+    // A basic proof read by a leaf: its producer runs again, then the leaf.
+    p.start("basic-worker", &["worker", "--pools", "witness-generator,compressor,prover-group-basic"]);
+    let leaf_input = p.path().join("blobs/0.1.0/batches/1/round_0/1/0/proof.bin");
+    wait_settled(&p, "every basic proof", "0", || leaf_input.exists());
     std::fs::write(&leaf_input, b"a disk that lies").unwrap();
     p.start("aggregation-worker", &["worker", "--groups", "aggregation"]);
+
+    // A circuit type's root read by the recursion tip (here a lone leaf): its job runs again.
+    wait_settled(&p, "every leaf and node", "0, 1, 2", || true);
+    let lone = p.query_records("SELECT circuit_id FROM prover_jobs WHERE aggregation_round = 1 AND circuit_id <> 1 AND circuit_id NOT IN (SELECT circuit_id FROM prover_jobs WHERE aggregation_round = 2) GROUP BY circuit_id HAVING COUNT(*) = 1 ORDER BY circuit_id LIMIT 1");
+    let lone = lone.trim().to_owned();
+    assert!(!lone.is_empty(), "some circuit type has a single leaf as its root");
+    let root = p.path().join(format!("blobs/0.1.0/batches/1/round_1/{lone}/0/proof.bin"));
+    std::fs::write(&root, b"bits flipped at rest").unwrap();
+    p.start("tip-worker", &["worker", "--groups", "tip"]);
     p.wait_proven(&[1], Duration::from_secs(600));
-    let basic = p.query_records("SELECT attempts, status FROM prover_jobs WHERE aggregation_round = 0 AND circuit_id = 1 AND sequence = 0");
-    assert_eq!(basic.trim(), "2|successful", "the corrupted proof's producer ran again");
-    let leaf = p.query_records("SELECT attempts, status FROM prover_jobs WHERE aggregation_round = 1 AND circuit_id = 1 AND sequence = 0");
-    assert_eq!(leaf.trim(), "2|successful", "its consumer failed once, then succeeded");
+
+    let attempts = |round: u8, circuit: &str| p.query_records(&format!("SELECT attempts, status FROM prover_jobs WHERE aggregation_round = {round} AND circuit_id = {circuit} AND sequence = 0")).trim().to_owned();
+    assert_eq!(attempts(0, "1"), "2|successful", "the corrupted proof's producer ran again");
+    assert_eq!(attempts(1, "1"), "2|successful", "its consumer failed once, then succeeded");
+    assert_eq!(attempts(1, &lone), "2|successful", "the corrupted root's job ran again");
+    let tip = p.query_records("SELECT attempts, status FROM prover_jobs WHERE aggregation_round = 3").trim().to_owned();
+    assert_eq!(tip, "2|successful", "the recursion tip failed once on the corrupt root, then succeeded");
 }
 
 #[test]

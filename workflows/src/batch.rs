@@ -94,9 +94,10 @@ impl BatchProvingWorkflow {
         }
         let roots = futures::future::try_join_all(children).await?;
 
-        let producers = BTreeMap::new();
+        // A root found corrupt by the tip is made again by its own job.
+        let producers: BTreeMap<ProofSlot, ProofJob> = roots.iter().map(|r| (r.proof.slot, r.job.clone())).collect();
         set_stage(ctx, stage::RECURSION_TIP);
-        let tip = ProofJob { batch, slot: ProofSlot::RecursionTip, inputs: roots.iter().map(|r| r.slot).collect() };
+        let tip = ProofJob { batch, slot: ProofSlot::RecursionTip, inputs: roots.iter().map(|r| r.proof.slot).collect() };
         jobs::run(ctx, &scheduling, &tip, &producers).await?;
         set_stage(ctx, stage::SCHEDULER);
         let scheduler = ProofJob { batch, slot: ProofSlot::Scheduler, inputs: vec![ProofSlot::RecursionTip] };

@@ -27,6 +27,14 @@ pub struct RangeInput {
     pub scheduling: Scheduling,
 }
 
+/// What a range workflow leaves behind: its root, and the job that made it, so a consumer that
+/// finds the root corrupt can have it made again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeRoot {
+    pub proof: TreeProof,
+    pub job: ProofJob,
+}
+
 #[workflow]
 #[derive(Default)]
 pub struct RangeWorkflow;
@@ -37,21 +45,22 @@ async fn run_all<W>(ctx: &WorkflowContext<W>, scheduling: &Scheduling, level: &[
     Ok(())
 }
 
-/// Joins `items` with nodes, level by level, into one root.
-async fn join<W>(ctx: &WorkflowContext<W>, input: &RangeInput, mut items: Vec<TreeProof>, producers: &mut BTreeMap<ProofSlot, ProofJob>) -> Result<TreeProof, temporalio_sdk::ActivityExecutionError> {
+/// Joins `items` (each made by its job in `producers`) with nodes, level by level, into one root.
+async fn join<W>(ctx: &WorkflowContext<W>, input: &RangeInput, mut items: Vec<TreeProof>, producers: &mut BTreeMap<ProofSlot, ProofJob>) -> Result<RangeRoot, temporalio_sdk::ActivityExecutionError> {
     while items.len() > 1 {
         let (level, next) = node_level(input.batch, input.circuit_id, &items);
         run_all(ctx, &input.scheduling, &level, producers).await?;
         producers.extend(level.into_iter().map(|j| (j.slot, j)));
         items = next;
     }
-    Ok(items.pop().expect("a range has at least one proof"))
+    let proof = items.pop().expect("a range has at least one proof");
+    Ok(RangeRoot { proof, job: producers[&proof.slot].clone() })
 }
 
 #[workflow_methods]
 impl RangeWorkflow {
     #[run(name = "CircuitRange")]
-    pub async fn run(ctx: &mut WorkflowContext<Self>, input: RangeInput) -> WorkflowResult<TreeProof> {
+    pub async fn run(ctx: &mut WorkflowContext<Self>, input: RangeInput) -> WorkflowResult<RangeRoot> {
         // Shared from here on: concurrent jobs each hold the context.
         let ctx: &WorkflowContext<Self> = ctx;
         let mut producers: BTreeMap<ProofSlot, ProofJob> = BTreeMap::new();
@@ -70,7 +79,8 @@ impl RangeWorkflow {
                 });
             }
             let roots = futures::future::try_join_all(children).await?;
-            return Ok(join(ctx, &input, roots, &mut producers).await?);
+            producers.extend(roots.iter().map(|r| (r.proof.slot, r.job.clone())));
+            return Ok(join(ctx, &input, roots.into_iter().map(|r| r.proof).collect(), &mut producers).await?);
         }
 
         let planned = leaves(input.batch, input.circuit_id, input.start..input.end, input.per_leaf);
