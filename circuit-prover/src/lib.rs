@@ -6,11 +6,14 @@
 //! - [`poseidon`]: the Poseidon permutation over Goldilocks on many states at once, eight per
 //!   AVX-512 vector where the CPU has it (detected at run time), plonky2's scalar code otherwise.
 //! - [`cpu`]: the CPU backend: Merkle trees hashed level by level in batches, in parallel.
+//! - [`commit`]: polynomial commitments (plonky2's `PolynomialBatch`) made through a backend.
 
+pub mod commit;
 pub mod cpu;
 pub mod poseidon;
 
 use plonky2::field::goldilocks_field::GoldilocksField;
+use plonky2::field::polynomial::PolynomialCoeffs;
 use plonky2::hash::merkle_tree::MerkleTree;
 use plonky2::hash::poseidon::PoseidonHash;
 
@@ -25,6 +28,15 @@ pub trait ProverBackend: Send + Sync {
     /// A Poseidon Merkle tree over `leaves` (rows of LDE values, a power-of-two count) with a cap
     /// of `2^cap_height` digests, identical to plonky2's `MerkleTree::new`.
     fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, PoseidonHash>;
+
+    /// Each polynomial's values on the coset `g·H` of the subgroup of order `len << rate_bits`
+    /// (`g` is plonky2's coset shift), in natural order, as plonky2's `PolynomialBatch` computes
+    /// them. plonky2's FFT by default.
+    fn coset_lde(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize) -> Vec<Vec<F>> {
+        use plonky2::field::types::Field;
+        use rayon::prelude::*;
+        polynomials.par_iter().map(|p| p.lde(rate_bits).coset_fft_with_options(F::coset_shift(), Some(rate_bits), None).values).collect()
+    }
 }
 
 /// plonky2's own code: the reference every backend must match, and the baseline it must beat.

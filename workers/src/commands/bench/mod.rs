@@ -53,6 +53,24 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Polynomial commitments as a prover makes them (coset LDE, rows in bit-reversed order,
+    /// Merkle tree): plonky2's `PolynomialBatch::from_coeffs` against the CPU backend.
+    Commit {
+        /// log2 of the polynomials' degree: 14 or 16 for the basic circuits.
+        #[arg(long, default_value_t = 14)]
+        degree_bits: usize,
+        /// Polynomials committed together: 135 for the wires.
+        #[arg(long, default_value_t = 135)]
+        polys: usize,
+        /// The rate's log (3: rate 1/8, as the circuits' FRI configuration).
+        #[arg(long, default_value_t = 3)]
+        rate_bits: usize,
+        #[arg(long, default_value_t = 4)]
+        cap_height: usize,
+        /// Runs per measurement; the fastest is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// The same devnet batches proved through the whole pipeline (core, gateway, Temporal,
     /// storage, records, worker pools in this process) and by calling the same stages directly in
     /// one process, with the configured shape and keys: wall times, their ratio, per-stage times
@@ -85,6 +103,7 @@ pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
         BenchCommand::Aggregate { shape, txs } => aggregate(shape.config(), txs).await,
         BenchCommand::Pipeline { batches } => pipeline::run(config, batches.max(1)).await,
         BenchCommand::Merkle { log_leaves, width, cap_height, runs } => merkle(log_leaves, width, cap_height, runs.max(1)),
+        BenchCommand::Commit { degree_bits, polys, rate_bits, cap_height, runs } => commit(degree_bits, polys, rate_bits, cap_height, runs.max(1)),
     }
 }
 
@@ -328,5 +347,38 @@ fn merkle(log_leaves: usize, width: usize, cap_height: usize, runs: usize) -> an
         let base = *baseline.get_or_insert(best);
         println!("{:<16} {:>9.3} s   {:>6.2}x plonky2", backend.name(), best.as_secs_f64(), base.as_secs_f64() / best.as_secs_f64());
     }
+    Ok(())
+}
+
+fn commit(degree_bits: usize, polys: usize, rate_bits: usize, cap_height: usize, runs: usize) -> anyhow::Result<()> {
+    use plonky2::field::polynomial::PolynomialCoeffs;
+    use plonky2::field::types::Sample;
+    use plonky2::fri::oracle::PolynomialBatch;
+    use plonky2::plonk::config::PoseidonGoldilocksConfig;
+    use plonky2::util::timing::TimingTree;
+    use via_circuit_prover::F;
+    use via_circuit_prover::commit::commit;
+    use via_circuit_prover::cpu::CpuBackend;
+
+    type C = PoseidonGoldilocksConfig;
+    println!("commitment to {polys} polynomials of degree 2^{degree_bits} at rate bits {rate_bits}, cap height {cap_height}, fastest of {runs} run(s)");
+    let polynomials: Vec<PolynomialCoeffs<F>> = (0..polys).map(|_| PolynomialCoeffs::new(F::rand_vec(1 << degree_bits))).collect();
+    let fastest = |make: &dyn Fn() -> PolynomialBatch<F, C, 2>| {
+        let mut best = Duration::MAX;
+        let mut made = None;
+        for _ in 0..runs {
+            let started = Instant::now();
+            let batch = make();
+            best = best.min(started.elapsed());
+            made = Some(batch.merkle_tree.cap);
+        }
+        (best, made.expect("at least one run"))
+    };
+    let (base, expected) = fastest(&|| PolynomialBatch::from_coeffs(polynomials.clone(), rate_bits, false, cap_height, &mut TimingTree::default(), None));
+    println!("{:<16} {:>9.3} s   {:>6.2}x plonky2", "plonky2", base.as_secs_f64(), 1.0);
+    let backend = CpuBackend::detect();
+    let (ours, cap) = fastest(&|| commit::<C>(&backend, polynomials.clone(), rate_bits, false, cap_height));
+    anyhow::ensure!(cap == expected, "the CPU backend committed to something else");
+    println!("{:<16} {:>9.3} s   {:>6.2}x plonky2", via_circuit_prover::ProverBackend::name(&backend), ours.as_secs_f64(), base.as_secs_f64() / ours.as_secs_f64());
     Ok(())
 }
