@@ -79,7 +79,7 @@ pub struct JobKey {
 
 impl JobKey {
     /// `(round, circuit id, depth, sequence)`.
-    fn columns(&self) -> (i64, i64, i64, i64) {
+    pub fn columns(&self) -> (i64, i64, i64, i64) {
         match self.slot {
             ProofSlot::Basic { circuit_id, sequence } => (0, circuit_id.id().into(), 0, sequence as i64),
             ProofSlot::Leaf { circuit_id, index } => (1, circuit_id.id().into(), 0, index as i64),

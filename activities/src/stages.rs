@@ -115,8 +115,20 @@ impl ProverActivities {
         })
     }
 
-    /// Records, times and counts a stage around `work`.
+    /// Records, times, counts and logs a stage around `work`, in a span naming the batch and,
+    /// for a proof job, its round, circuit id, depth and sequence.
     async fn observe<T>(&self, ctx: &ActivityContext, stage: &str, job: Option<JobKey>, batch: &BatchRef, work: impl Future<Output = Result<(T, Option<(BlobKey, usize)>), StageError>>) -> Result<T, StageError> {
+        use tracing::field::Empty;
+        let span = tracing::info_span!("job", stage, batch = batch.batch.0, protocol_version = %batch.protocol_version, round = Empty, circuit_id = Empty, depth = Empty, sequence = Empty);
+        if let Some(job) = job {
+            let (round, circuit_id, depth, sequence) = job.columns();
+            span.record("round", round).record("circuit_id", circuit_id).record("depth", depth).record("sequence", sequence);
+        }
+        tracing::Instrument::instrument(self.observed(ctx, stage, job, batch, work), span).await
+    }
+
+    async fn observed<T>(&self, ctx: &ActivityContext, stage: &str, job: Option<JobKey>, batch: &BatchRef, work: impl Future<Output = Result<(T, Option<(BlobKey, usize)>), StageError>>) -> Result<T, StageError> {
+        tracing::info!(attempt = ctx.info().attempt, workflow_id = ctx.info().workflow_id.as_deref().unwrap_or_default(), "job started");
         if let Some(scheduled) = ctx.info().current_attempt_scheduled_time {
             let lag = SystemTime::now().duration_since(scheduled).unwrap_or_default();
             self.metrics.queue_lag_seconds.with_label_values(&[stage]).observe(lag.as_secs_f64());
@@ -138,7 +150,12 @@ impl ProverActivities {
             outcome = work => outcome,
             never = heartbeat => never,
         };
-        self.metrics.job_seconds.with_label_values(&[stage]).observe(started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
+        match &outcome {
+            Ok(_) => tracing::info!(seconds, "job finished"),
+            Err(e) => tracing::warn!(seconds, retryable = e.is_retryable(), error = %e, "job failed"),
+        }
+        self.metrics.job_seconds.with_label_values(&[stage]).observe(seconds);
         self.metrics.jobs.with_label_values(&[stage, if outcome.is_ok() { "ok" } else { "failed" }]).inc();
         if let Some(job) = job {
             let recorded = match &outcome {
@@ -155,7 +172,9 @@ impl ProverActivities {
 
     /// Runs CPU-bound work on a blocking thread (the async side keeps heartbeating).
     async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, StageError> {
-        tokio::task::spawn_blocking(work).await.map_err(|e| StageError::Transient(format!("the proving thread failed: {e}")))
+        // The job's span follows the work onto its thread.
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(work)).await.map_err(|e| StageError::Transient(format!("the proving thread failed: {e}")))
     }
 
     async fn read_proof(&self, batch: &BatchRef, slot: ProofSlot, common: &plonky2::plonk::circuit_data::CommonCircuitData<via_circuits::config::F, 2>) -> Result<Proof, StageError> {

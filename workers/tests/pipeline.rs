@@ -260,6 +260,9 @@ fn two_batches_end_to_end_on_local_files_and_sqlite() {
     assert!(metrics.contains("via_prover_jobs_total{outcome=\"ok\",stage=\"compression\"} 2"), "{metrics}");
     assert!(metrics.contains("via_prover_job_seconds_count{stage=\"scheduler\"} 2"), "{metrics}");
     assert!(metrics.contains("via_prover_queue_lag_seconds_count{stage=\"leaf\"}"), "{metrics}");
+    // Its log lines carry the job's batch, round and circuit id.
+    let log = p.log("worker");
+    assert!(log.lines().any(|l| l.contains("batch=2") && l.contains("round=1 circuit_id=3") && l.contains("job finished")), "{}", tail(&log, 40));
 
     let status = p.status();
     assert!(status.contains("batch 1 (protocol 0.1.0): proven, submitted"), "{status}");
