@@ -70,13 +70,15 @@ impl CircuitStore {
             return Ok(circuits.clone());
         }
         let dir = self.keys_dir.join(pv.to_string());
-        if let (Err(reason), Some(store)) = (read_manifest(&dir, pv, &self.basic, &self.aggregation), &self.store) {
-            tracing::info!(protocol_version = %pv, %reason, "fetching keys from the object store");
-            fetch_keys(store, &dir, pv, &self.basic, &self.aggregation).await?;
-        }
-        let (basic_config, aggregation_config) = (self.basic, self.aggregation);
+        let manifest = match (read_manifest(&dir, pv, &self.basic, &self.aggregation), &self.store) {
+            (Ok(manifest), _) => manifest,
+            (Err(reason), Some(store)) => {
+                tracing::info!(protocol_version = %pv, %reason, "fetching keys from the object store");
+                fetch_keys(store, &dir, pv, &self.basic, &self.aggregation).await?
+            }
+            (Err(e), None) => return Err(e.into()),
+        };
         let circuits = tokio::task::spawn_blocking(move || -> Result<Circuits, KeyError> {
-            let manifest = read_manifest(&dir, pv, &basic_config, &aggregation_config)?;
             let basic = load_basic_circuits(&dir, &manifest)?;
             let aggregation = load_aggregation_circuits(&dir, &manifest, &basic)?;
             Ok(Circuits { manifest, basic, aggregation })

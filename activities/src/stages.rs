@@ -192,6 +192,15 @@ impl ProverActivities {
         Ok(AggregatedProof { is_node: *flag == 1, proof })
     }
 
+    /// Reads a job's leaf-or-node inputs, in order.
+    async fn read_aggregated_inputs(&self, batch: &BatchRef, slots: &[ProofSlot]) -> Result<Vec<AggregatedProof>, StageError> {
+        let mut proofs = Vec::with_capacity(slots.len());
+        for slot in slots {
+            proofs.push(self.read_aggregated(batch, *slot).await?);
+        }
+        Ok(proofs)
+    }
+
     async fn save(&self, batch: &BatchRef, slot: ProofSlot, bytes: Vec<u8>) -> Result<Option<(BlobKey, usize)>, StageError> {
         let key = keys::proof(batch.protocol_version, batch.batch, slot);
         let len = bytes.len();
@@ -295,10 +304,7 @@ impl ProverActivities {
         let batch = job.batch;
         let work = async {
             let circuits = self.circuits(&batch).await?;
-            let mut children = Vec::with_capacity(job.inputs.len());
-            for slot in &job.inputs {
-                children.push(self.read_aggregated(&batch, *slot).await?);
-            }
+            let children = self.read_aggregated_inputs(&batch, &job.inputs).await?;
             let node = Self::blocking(move || circuits.aggregation.node.prove(&children)).await?.map_err(|e| StageError::BadInput(e.to_string()))?;
             let saved = self.save(&batch, job.slot, aggregated_bytes(&node)).await?;
             Ok(((), saved))
@@ -312,10 +318,7 @@ impl ProverActivities {
         let batch = job.batch;
         let work = async {
             let circuits = self.circuits(&batch).await?;
-            let mut roots = Vec::with_capacity(job.inputs.len());
-            for slot in &job.inputs {
-                roots.push(self.read_aggregated(&batch, *slot).await?);
-            }
+            let roots = self.read_aggregated_inputs(&batch, &job.inputs).await?;
             let tip = Self::blocking(move || circuits.aggregation.tip.prove(&circuits.aggregation.node, &roots)).await?.map_err(|e| StageError::BadInput(e.to_string()))?;
             let saved = self.save(&batch, job.slot, tip.to_bytes()).await?;
             Ok(((), saved))

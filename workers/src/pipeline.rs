@@ -54,10 +54,18 @@ pub fn pool_queue(deployment: &str, pv: ProtocolSemanticVersion, name: &str) -> 
     Ok(format!("{deployment}{}", task_queue(pv, &pool)))
 }
 
-/// The task queues of every pool, for one process that serves them all (`prover dev`).
-pub fn every_pool_queue(config: &Config) -> anyhow::Result<Vec<String>> {
-    let mut pools = vec!["witness-generator".to_owned(), "compressor".to_owned(), GATEWAY_POOL.to_owned()];
+/// Every worker pool of the configuration: witness generation, compression and each prover group.
+pub fn worker_pools(config: &Config) -> Vec<String> {
+    let mut pools = vec!["witness-generator".to_owned(), "compressor".to_owned()];
     pools.extend(config.prover.prover_groups.iter().map(|g| format!("prover-group-{}", g.id)));
+    pools
+}
+
+/// The task queues of every pool, the gateway's included, for one process that serves them all
+/// (`prover dev`).
+pub fn every_pool_queue(config: &Config) -> anyhow::Result<Vec<String>> {
+    let mut pools = worker_pools(config);
+    pools.push(GATEWAY_POOL.to_owned());
     pools.iter().map(|p| pool_queue(&config.temporal.deployment, config.prover.protocol_version, p)).collect()
 }
 

@@ -8,7 +8,7 @@ use via_activities::metrics::Metrics;
 use via_schemas::config::Config;
 use via_schemas::prover_interface::ProtocolSemanticVersion;
 
-use crate::pipeline::{pool_queue, prover_activities, run_pools, serve_metrics, temporal_client};
+use crate::pipeline::{pool_queue, prover_activities, run_pools, serve_metrics, temporal_client, worker_pools};
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
@@ -39,15 +39,9 @@ pub async fn run(args: WorkerArgs, mut config: Config, shutdown: CancellationTok
     let pv = config.prover.protocol_version;
     let mut args = args;
     args.pools.extend(args.groups.iter().map(|g| format!("prover-group-{g}")));
-    let pools = if args.pools.is_empty() {
-        let mut all = vec!["witness-generator".to_owned(), "compressor".to_owned()];
-        all.extend(config.prover.prover_groups.iter().map(|g| format!("prover-group-{}", g.id)));
-        all
-    } else {
-        args.pools
-    };
+    let pools = if args.pools.is_empty() { worker_pools(&config) } else { args.pools };
+    let known: Vec<&str> = config.prover.prover_groups.iter().map(|g| g.id.as_str()).collect();
     for group in pools.iter().filter_map(|p| p.strip_prefix("prover-group-")) {
-        let known: Vec<&str> = config.prover.prover_groups.iter().map(|g| g.id.as_str()).collect();
         anyhow::ensure!(known.contains(&group), "unknown prover group {group:?}: [prover].prover_groups has {}", known.join(", "));
     }
     let queues = pools.iter().map(|p| pool_queue(&config.temporal.deployment, pv, p)).collect::<anyhow::Result<Vec<_>>>()?;

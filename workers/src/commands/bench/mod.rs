@@ -316,6 +316,26 @@ async fn aggregate(config: BasicCircuitsConfig, txs: usize) -> anyhow::Result<()
     Ok(())
 }
 
+/// The fastest of `runs` calls of `run`, each on a fresh input from `input` (made off the clock),
+/// and the last call's result.
+fn fastest_run<I, T>(runs: usize, input: impl Fn() -> I, mut run: impl FnMut(I) -> T) -> (Duration, T) {
+    let mut best = Duration::MAX;
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let input = input();
+        let started = Instant::now();
+        let out = run(input);
+        best = best.min(started.elapsed());
+        last = Some(out);
+    }
+    (best, last.expect("at least one run"))
+}
+
+/// One line of a backend comparison: its time and its speed-up over plonky2's.
+fn print_speed_up(name: &str, time: Duration, plonky2: Duration) {
+    println!("{name:<16} {:>9.3} s   {:>6.2}x plonky2", time.as_secs_f64(), plonky2.as_secs_f64() / time.as_secs_f64());
+}
+
 fn merkle(log_leaves: usize, width: usize, cap_height: usize, runs: usize) -> anyhow::Result<()> {
     use plonky2::field::types::Sample;
     use via_circuit_prover::cpu::CpuBackend;
@@ -324,28 +344,17 @@ fn merkle(log_leaves: usize, width: usize, cap_height: usize, runs: usize) -> an
 
     println!("Merkle tree over 2^{log_leaves} leaves of {width} elements, cap height {cap_height}, fastest of {runs} run(s), {} threads", rayon::current_num_threads());
     let leaves: Vec<Vec<F>> = (0..1usize << log_leaves).map(|_| F::rand_vec(width)).collect();
-    let mut backends: Vec<Box<dyn ProverBackend>> = vec![Box::new(Plonky2Backend)];
+    let (plonky2, expected) = fastest_run(runs, || leaves.clone(), |leaves| Plonky2Backend.merkle_tree(leaves, cap_height).cap);
+    print_speed_up(&Plonky2Backend.name(), plonky2, plonky2);
     for simd in [Simd::Avx512, Simd::Scalar] {
-        match CpuBackend::with_simd(simd) {
-            Some(backend) => backends.push(Box::new(backend)),
-            None => println!("{simd:?}: not available on this CPU"),
-        }
-    }
-    let mut baseline = None;
-    let mut expected_cap = None;
-    for backend in &backends {
-        let mut best = Duration::MAX;
-        for _ in 0..runs {
-            let input = leaves.clone();
-            let started = Instant::now();
-            let tree = backend.merkle_tree(input, cap_height);
-            best = best.min(started.elapsed());
-            // Every backend must build plonky2's tree; a fast wrong one is no result.
-            let cap = expected_cap.get_or_insert_with(|| tree.cap.clone());
-            anyhow::ensure!(tree.cap == *cap, "{} built a different tree", backend.name());
-        }
-        let base = *baseline.get_or_insert(best);
-        println!("{:<16} {:>9.3} s   {:>6.2}x plonky2", backend.name(), best.as_secs_f64(), base.as_secs_f64() / best.as_secs_f64());
+        let Some(backend) = CpuBackend::with_simd(simd) else {
+            println!("{simd:?}: not available on this CPU");
+            continue;
+        };
+        let (time, cap) = fastest_run(runs, || leaves.clone(), |leaves| backend.merkle_tree(leaves, cap_height).cap);
+        // Every backend must build plonky2's tree; a fast wrong one is no result.
+        anyhow::ensure!(cap == expected, "{} built a different tree", backend.name());
+        print_speed_up(&backend.name(), time, plonky2);
     }
     Ok(())
 }
@@ -356,29 +365,22 @@ fn commit(degree_bits: usize, polys: usize, rate_bits: usize, cap_height: usize,
     use plonky2::fri::oracle::PolynomialBatch;
     use plonky2::plonk::config::PoseidonGoldilocksConfig;
     use plonky2::util::timing::TimingTree;
-    use via_circuit_prover::F;
     use via_circuit_prover::commit::commit;
     use via_circuit_prover::cpu::CpuBackend;
+    use via_circuit_prover::{F, ProverBackend};
 
     type C = PoseidonGoldilocksConfig;
     println!("commitment to {polys} polynomials of degree 2^{degree_bits} at rate bits {rate_bits}, cap height {cap_height}, fastest of {runs} run(s)");
     let polynomials: Vec<PolynomialCoeffs<F>> = (0..polys).map(|_| PolynomialCoeffs::new(F::rand_vec(1 << degree_bits))).collect();
-    let fastest = |make: &dyn Fn() -> PolynomialBatch<F, C, 2>| {
-        let mut best = Duration::MAX;
-        let mut made = None;
-        for _ in 0..runs {
-            let started = Instant::now();
-            let batch = make();
-            best = best.min(started.elapsed());
-            made = Some(batch.merkle_tree.cap);
-        }
-        (best, made.expect("at least one run"))
-    };
-    let (base, expected) = fastest(&|| PolynomialBatch::from_coeffs(polynomials.clone(), rate_bits, false, cap_height, &mut TimingTree::default(), None));
-    println!("{:<16} {:>9.3} s   {:>6.2}x plonky2", "plonky2", base.as_secs_f64(), 1.0);
+    let (plonky2, expected) = fastest_run(
+        runs,
+        || polynomials.clone(),
+        |polynomials| PolynomialBatch::<F, C, 2>::from_coeffs(polynomials, rate_bits, false, cap_height, &mut TimingTree::default(), None).merkle_tree.cap,
+    );
+    print_speed_up("plonky2", plonky2, plonky2);
     let backend = CpuBackend::detect();
-    let (ours, cap) = fastest(&|| commit::<C>(&backend, polynomials.clone(), rate_bits, false, cap_height));
+    let (time, cap) = fastest_run(runs, || polynomials.clone(), |polynomials| commit::<C>(&backend, polynomials, rate_bits, false, cap_height).merkle_tree.cap);
     anyhow::ensure!(cap == expected, "the CPU backend committed to something else");
-    println!("{:<16} {:>9.3} s   {:>6.2}x plonky2", via_circuit_prover::ProverBackend::name(&backend), ours.as_secs_f64(), base.as_secs_f64() / ours.as_secs_f64());
+    print_speed_up(&backend.name(), time, plonky2);
     Ok(())
 }
