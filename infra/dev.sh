@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: installs what the build needs, then runs `prover dev` on the
-# embedded defaults (a local devnet, sealing batches; see the README for what it shows).
+# embedded defaults: the whole pipeline on a local devnet, proving batches end to end (see the
+# README for what it shows).
 #
 #   infra/dev.sh [prover dev arguments]
 set -euo pipefail
