@@ -11,9 +11,10 @@
 pub mod commit;
 pub mod cpu;
 pub mod poseidon;
+pub mod prover;
 
 use plonky2::field::goldilocks_field::GoldilocksField;
-use plonky2::field::polynomial::PolynomialCoeffs;
+use plonky2::field::polynomial::{PolynomialCoeffs, PolynomialValues};
 use plonky2::hash::merkle_tree::MerkleTree;
 use plonky2::hash::poseidon::PoseidonHash;
 
@@ -36,6 +37,13 @@ pub trait ProverBackend: Send + Sync {
         use plonky2::field::types::Field;
         use rayon::prelude::*;
         polynomials.par_iter().map(|p| p.lde(rate_bits).coset_fft_with_options(F::coset_shift(), Some(rate_bits), None).values).collect()
+    }
+
+    /// Each polynomial's coefficients from its values on the subgroup of its length (an inverse
+    /// NTT). plonky2's FFT by default.
+    fn interpolate(&self, values: Vec<PolynomialValues<F>>) -> Vec<PolynomialCoeffs<F>> {
+        use rayon::prelude::*;
+        values.into_par_iter().map(PolynomialValues::ifft).collect()
     }
 }
 

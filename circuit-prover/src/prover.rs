@@ -1,0 +1,447 @@
+//! Our PLONK prover for plonky2 circuits: plonky2's protocol step by step (witness, wire
+//! commitment, permutation partial products, quotient, openings, FRI), with every commitment made
+//! through a [`ProverBackend`]. It returns plonky2's own `ProofWithPublicInputs`, which
+//! `CircuitData::verify` and recursive verifiers accept unchanged: the transcript (what is observed
+//! and in which order) is plonky2's, so every challenge is the one plonky2's verifier derives.
+//!
+//! Circuits with lookup tables are refused: none of ours has one.
+
+use plonky2::field::extension::Extendable;
+use plonky2::field::polynomial::{PolynomialCoeffs, PolynomialValues};
+use plonky2::field::types::Field;
+use plonky2::field::zero_poly_coset::ZeroPolyOnCoset;
+use plonky2::fri::oracle::PolynomialBatch;
+use plonky2::fri::structure::{FriBatchInfo, FriInstanceInfo, FriOpeningBatch, FriOpenings, FriOracleInfo, FriPolynomialInfo};
+use plonky2::gates::gate::GateRef;
+use plonky2::hash::hash_types::HashOut;
+use plonky2::hash::poseidon::PoseidonHash;
+use plonky2::iop::challenger::Challenger;
+use plonky2::iop::generator::generate_partial_witness;
+use plonky2::iop::target::Target;
+use plonky2::iop::witness::{PartialWitness, PartitionWitness, Witness};
+use plonky2::plonk::circuit_data::{CommonCircuitData, ProverOnlyCircuitData};
+use plonky2::plonk::config::{GenericConfig, Hasher};
+use plonky2::plonk::proof::{OpeningSet, Proof, ProofWithPublicInputs};
+use plonky2::plonk::vars::EvaluationVarsBaseBatch;
+use plonky2::util::log2_ceil;
+use rayon::prelude::*;
+use std::ops::Range;
+
+use crate::commit::commit;
+use crate::{F, ProverBackend};
+
+/// plonky2's extension degree, the only one we prove with.
+pub const D: usize = 2;
+type FE = <F as Extendable<D>>::Extension;
+
+/// A plonky2 configuration our prover can prove for: Goldilocks with Poseidon everywhere.
+pub trait PoseidonConfig: GenericConfig<D, F = F, Hasher = PoseidonHash, InnerHasher = PoseidonHash> {}
+impl<C: GenericConfig<D, F = F, Hasher = PoseidonHash, InnerHasher = PoseidonHash>> PoseidonConfig for C {}
+
+/// plonky2's four oracles, in transcript order (plonky2's `PlonkOracle`, whose fields are private).
+#[derive(Clone, Copy)]
+enum Oracle {
+    ConstantsSigmas,
+    Wires,
+    ZsPartialProducts,
+    Quotient,
+}
+
+impl Oracle {
+    /// Whether a zero-knowledge proof salts its leaves: all but the preprocessed one.
+    fn blinded(self) -> bool {
+        !matches!(self, Self::ConstantsSigmas)
+    }
+}
+
+/// Quotient evaluation points handed to the gates at once (plonky2's batch size).
+const QUOTIENT_BATCH: usize = 32;
+
+/// Why our prover made no proof.
+#[derive(Debug, thiserror::Error)]
+pub enum ProveError {
+    #[error("witness generation failed: {0}")]
+    Witness(String),
+    #[error("the circuit uses lookup tables, which this prover does not support")]
+    Lookups,
+    #[error("the witness breaks constraint {constraint} of {gate} at row {row}")]
+    GateConstraint { row: usize, gate: String, constraint: usize },
+    #[error("the witness breaks a copy constraint (the permutation argument's product for challenge {challenge} is not 1)")]
+    CopyConstraint { challenge: usize },
+    #[error("the quotient has too high a degree: the witness does not satisfy the circuit")]
+    Unsatisfied,
+    #[error("the opening point fell in the trace subgroup (probability about 2^-100); prove again")]
+    OpeningPointInSubgroup,
+}
+
+/// Runs the circuit's generators on `inputs`, then proves.
+pub fn prove<C: PoseidonConfig>(
+    backend: &dyn ProverBackend,
+    prover_data: &ProverOnlyCircuitData<F, C, D>,
+    common_data: &CommonCircuitData<F, D>,
+    inputs: PartialWitness<F>,
+) -> Result<ProofWithPublicInputs<F, C, D>, ProveError> {
+    let witness_vector = generate_partial_witness(inputs, prover_data, common_data).map_err(|e| ProveError::Witness(e.to_string()))?;
+    prove_with_partition_witness(backend, prover_data, common_data, witness_vector)
+}
+
+/// Proves from a witness vector (every wire's value, as the generators left it).
+pub fn prove_with_partition_witness<C: PoseidonConfig>(
+    backend: &dyn ProverBackend,
+    prover_data: &ProverOnlyCircuitData<F, C, D>,
+    common_data: &CommonCircuitData<F, D>,
+    witness_vector: PartitionWitness<'_, F>,
+) -> Result<ProofWithPublicInputs<F, C, D>, ProveError> {
+    if !common_data.luts.is_empty() {
+        return Err(ProveError::Lookups);
+    }
+    let config = &common_data.config;
+    let (rate_bits, cap_height) = (config.fri_config.rate_bits, config.fri_config.cap_height);
+    let blinded = |oracle: Oracle| config.zero_knowledge && oracle.blinded();
+    let commit_values = |values: Vec<PolynomialValues<F>>, oracle: Oracle| commit::<C>(backend, backend.interpolate(values), rate_bits, blinded(oracle), cap_height);
+
+    let public_inputs = witness_vector.get_targets(&prover_data.public_inputs);
+    let public_inputs_hash = PoseidonHash::hash_no_pad(&public_inputs);
+    let wires = wire_columns(&witness_vector);
+    let circuit = Circuit { prover_data, common_data, selectors: Selectors::of(common_data) };
+    // plonky2 would make a proof its verifier rejects; a broken constraint is named here instead.
+    circuit.check_gate_constraints(&wires, &public_inputs_hash)?;
+    let wires_commitment = commit_values(wires.iter().cloned().map(PolynomialValues::new).collect(), Oracle::Wires);
+
+    let mut challenger = Challenger::<F, PoseidonHash>::new();
+    common_data.fri_params.observe(&mut challenger);
+    challenger.observe_hash::<PoseidonHash>(prover_data.circuit_digest);
+    challenger.observe_hash::<PoseidonHash>(public_inputs_hash);
+    challenger.observe_cap::<PoseidonHash>(&wires_commitment.merkle_tree.cap);
+    let betas = challenger.get_n_challenges(config.num_challenges);
+    let gammas = challenger.get_n_challenges(config.num_challenges);
+
+    let permutation = Permutation { betas: &betas, gammas: &gammas };
+    let zs_partial_products = circuit.permutation_polys(&wires, &permutation)?;
+    let zs_commitment = commit_values(zs_partial_products, Oracle::ZsPartialProducts);
+    challenger.observe_cap::<PoseidonHash>(&zs_commitment.merkle_tree.cap);
+    let alphas = challenger.get_n_challenges(config.num_challenges);
+
+    let quotient_polys = circuit.quotient_polys(&public_inputs_hash, &wires_commitment, &zs_commitment, &permutation, &alphas);
+    let (quotient_degree, degree) = (common_data.quotient_degree(), common_data.degree());
+    let quotient_chunks: Vec<PolynomialCoeffs<F>> = quotient_polys
+        .into_par_iter()
+        .map(|mut quotient| {
+            quotient.trim_to_len(quotient_degree).map_err(|_| ProveError::Unsatisfied)?;
+            Ok(quotient.chunks(degree))
+        })
+        .collect::<Result<Vec<_>, ProveError>>()?
+        .concat();
+    let quotient_commitment = commit::<C>(backend, quotient_chunks, rate_bits, blinded(Oracle::Quotient), cap_height);
+    challenger.observe_cap::<PoseidonHash>(&quotient_commitment.merkle_tree.cap);
+
+    let zeta = challenger.get_extension_challenge::<D>();
+    // zeta in H would open witness values; (g zeta)^n = zeta^n, so checking zeta suffices.
+    if zeta.exp_power_of_2(common_data.degree_bits()) == FE::ONE {
+        return Err(ProveError::OpeningPointInSubgroup);
+    }
+    let g = FE::primitive_root_of_unity(common_data.degree_bits());
+    let oracles = [&prover_data.constants_sigmas_commitment, &wires_commitment, &zs_commitment, &quotient_commitment];
+    let openings = OpeningSet::new(zeta, g, oracles[0], oracles[1], oracles[2], oracles[3], common_data);
+    challenger.observe_openings(&fri_openings(&openings));
+    let opening_proof = PolynomialBatch::prove_openings(&fri_instance(common_data, zeta), &oracles, &mut challenger, &common_data.fri_params, None, None, &mut Default::default());
+
+    let proof = Proof {
+        wires_cap: wires_commitment.merkle_tree.cap,
+        plonk_zs_partial_products_cap: zs_commitment.merkle_tree.cap,
+        quotient_polys_cap: quotient_commitment.merkle_tree.cap,
+        openings,
+        opening_proof,
+    };
+    Ok(ProofWithPublicInputs { proof, public_inputs })
+}
+
+/// The witness as one column per wire (unset wires are zero), each column built on its own
+/// thread.
+fn wire_columns(witness_vector: &PartitionWitness<'_, F>) -> Vec<Vec<F>> {
+    (0..witness_vector.num_wires)
+        .into_par_iter()
+        .map(|column| (0..witness_vector.degree).map(|row| witness_vector.try_get_target(Target::wire(row, column)).unwrap_or(F::ZERO)).collect())
+        .collect()
+}
+
+/// The permutation argument's challenges, one pair per repetition.
+struct Permutation<'a> {
+    betas: &'a [F],
+    gammas: &'a [F],
+}
+
+impl Permutation<'_> {
+    /// `wire + beta·s + gamma`: a factor of the grand product's numerator (`s` the wire's identity
+    /// `k_j·x`) or denominator (`s` its sigma).
+    fn factor(&self, challenge: usize, wire: F, s: F) -> F {
+        wire + self.betas[challenge] * s + self.gammas[challenge]
+    }
+}
+
+/// A circuit being proved: its setup data and its gates' selectors.
+struct Circuit<'a, C: PoseidonConfig> {
+    prover_data: &'a ProverOnlyCircuitData<F, C, D>,
+    common_data: &'a CommonCircuitData<F, D>,
+    selectors: Selectors,
+}
+
+impl<C: PoseidonConfig> Circuit<'_, C> {
+    /// The permutation argument's polynomials in plonky2's order: every repetition's `Z`, then every
+    /// repetition's partial products. Row `i` of repetition `r`'s partial products accumulate
+    /// `Z(g^i)` times the quotients of the row's factors, `quotient_degree_factor` at a time; the last
+    /// accumulation is `Z(g^{i+1})`. `Z` wraps round to 1 exactly when the copy constraints hold.
+    fn permutation_polys(&self, wires: &[Vec<F>], permutation: &Permutation<'_>) -> Result<Vec<PolynomialValues<F>>, ProveError> {
+        let (prover_data, common_data) = (self.prover_data, self.common_data);
+        let repetitions = permutation.betas.len();
+        let chunk = common_data.quotient_degree_factor;
+        let routed = common_data.config.num_routed_wires;
+        let mut zs = Vec::with_capacity(repetitions);
+        let mut partial_products = Vec::with_capacity(repetitions * common_data.num_partial_products);
+        for challenge in 0..repetitions {
+            // Per row: the product of each chunk of numerator/denominator quotients.
+            let chunk_products: Vec<Vec<F>> = prover_data
+                .subgroup
+                .par_iter()
+                .enumerate()
+                .map(|(row, &x)| {
+                    let sigmas = &prover_data.sigmas[row];
+                    let denominators: Vec<F> = (0..routed).map(|j| permutation.factor(challenge, wires[j][row], sigmas[j])).collect();
+                    let inverses = F::batch_multiplicative_inverse(&denominators);
+                    let quotients: Vec<F> = (0..routed).map(|j| permutation.factor(challenge, wires[j][row], common_data.k_is[j] * x) * inverses[j]).collect();
+                    quotients.chunks(chunk).map(|c| c.iter().copied().product()).collect()
+                })
+                .collect();
+            // Z(g^0) = 1 and Z(g^{i+1}) is row i's last accumulation: a sequential scan.
+            let mut z = Vec::with_capacity(chunk_products.len());
+            let mut columns = vec![Vec::with_capacity(chunk_products.len()); common_data.num_partial_products];
+            let mut z_x = F::ONE;
+            for products in chunk_products {
+                z.push(z_x);
+                let mut acc = z_x;
+                for (column, product) in columns.iter_mut().zip(&products) {
+                    acc *= *product;
+                    column.push(acc);
+                }
+                z_x = acc * products[common_data.num_partial_products];
+            }
+            if z_x != F::ONE {
+                return Err(ProveError::CopyConstraint { challenge });
+            }
+            zs.push(PolynomialValues::new(z));
+            partial_products.extend(columns.into_iter().map(PolynomialValues::new));
+        }
+        zs.extend(partial_products);
+        Ok(zs)
+    }
+
+    /// Every gate's constraints on every row of the trace must vanish; the first that does not is
+    /// named with its row and gate. About an eighth of the quotient's gate evaluations (one point
+    /// per row rather than `2^rate_bits`).
+    fn check_gate_constraints(&self, wires: &[Vec<F>], public_inputs_hash: &HashOut<F>) -> Result<(), ProveError> {
+        let (prover_data, common_data, selectors) = (self.prover_data, self.common_data, &self.selectors);
+        let constants: Vec<Vec<F>> = prover_data.constants_sigmas_commitment.polynomials[common_data.constants_range()].par_iter().map(|p| p.clone().fft().values).collect();
+        let rows: Vec<usize> = (0..common_data.degree()).collect();
+        let row_values = |rows: &[usize]| {
+            let constants = column_major_rows(&constants, rows);
+            let wires = column_major_rows(wires, rows);
+            (constants, wires)
+        };
+        let broken = rows.par_chunks(QUOTIENT_BATCH).find_map_first(|batch| {
+            let (constants, wires) = row_values(batch);
+            let vars = EvaluationVarsBaseBatch::new(batch.len(), &constants, &wires, public_inputs_hash);
+            let constraints = selectors.gate_constraints(common_data, vars);
+            constraints.iter().position(|c| *c != F::ZERO).map(|i| (batch[i % batch.len()], i / batch.len()))
+        });
+        let Some((row, constraint)) = broken else { return Ok(()) };
+        let (constants, wires) = row_values(&[row]);
+        let vars = EvaluationVarsBaseBatch::new(1, &constants, &wires, public_inputs_hash);
+        let gate = common_data.gates.iter().enumerate().find(|&(i, gate)| selectors.gate_constraints_of(i, gate, common_data, vars).iter().any(|c| *c != F::ZERO));
+        Err(ProveError::GateConstraint { row, gate: gate.map_or_else(|| "an unknown gate".into(), |(_, g)| g.0.id()), constraint })
+    }
+
+    /// The quotient polynomials, one per repetition: the vanishing polynomial (every constraint
+    /// combined with powers of that repetition's alpha) divided by `Z_H`, evaluated on the
+    /// LDE coset at the degree the constraints need and interpolated.
+    fn quotient_polys(&self, public_inputs_hash: &HashOut<F>, wires_commitment: &PolynomialBatch<F, C, D>, zs_commitment: &PolynomialBatch<F, C, D>, permutation: &Permutation<'_>, alphas: &[F]) -> Vec<PolynomialCoeffs<F>> {
+        let (prover_data, common_data, selectors) = (self.prover_data, self.common_data, &self.selectors);
+        let quotient_degree_bits = log2_ceil(common_data.quotient_degree_factor);
+        let rate_bits = common_data.config.fri_config.rate_bits;
+        assert!(quotient_degree_bits <= rate_bits, "constraints of degree above the rate are not supported (nor by plonky2)");
+        // Every `step`-th LDE point is the coset of the degree the constraints need; the next row's
+        // `Z` is `next_step` points on.
+        let step = 1 << (rate_bits - quotient_degree_bits);
+        let next_step = 1 << quotient_degree_bits;
+        let points = F::two_adic_subgroup(common_data.degree_bits() + quotient_degree_bits);
+        let lde_size = points.len();
+        let z_h_on_coset = ZeroPolyOnCoset::new(common_data.degree_bits(), quotient_degree_bits);
+
+        let values: Vec<Vec<F>> = points
+            .par_chunks(QUOTIENT_BATCH)
+            .enumerate()
+            .flat_map_iter(|(batch, xs)| {
+                let indices: Vec<usize> = (batch * QUOTIENT_BATCH..).take(xs.len()).collect();
+                let rows: Vec<Row<'_>> = indices
+                    .iter()
+                    .zip(xs)
+                    .map(|(&i, &x)| Row {
+                        index: i,
+                        x: F::coset_shift() * x,
+                        constants_sigmas: prover_data.constants_sigmas_commitment.get_lde_values(i, step),
+                        wires: wires_commitment.get_lde_values(i, step),
+                        zs_partial_products: zs_commitment.get_lde_values(i, step),
+                        next_zs_partial_products: zs_commitment.get_lde_values((i + next_step) % lde_size, step),
+                    })
+                    .collect();
+                let constants = column_major(rows.iter().map(|r| &r.constants_sigmas[common_data.constants_range()]));
+                let wires = column_major(rows.iter().map(|r| r.wires));
+                let vars = EvaluationVarsBaseBatch::new(rows.len(), &constants, &wires, public_inputs_hash);
+                let constraints = selectors.gate_constraints(common_data, vars);
+                let mut terms = Vec::new();
+                rows.iter()
+                    .enumerate()
+                    .map(|(k, row)| {
+                        terms.clear();
+                        row.vanishing_terms(common_data, permutation, &z_h_on_coset, &mut terms);
+                        terms.extend(constraints.iter().skip(k).step_by(rows.len()));
+                        let denominator_inverse = z_h_on_coset.eval_inverse(row.index);
+                        alphas.iter().map(|&alpha| terms.iter().rev().fold(F::ZERO, |acc, &t| acc * alpha + t) * denominator_inverse).collect()
+                    })
+                    .collect::<Vec<Vec<F>>>()
+            })
+            .collect();
+
+        plonky2::util::transpose(&values).into_par_iter().map(|v| PolynomialValues::new(v).coset_ifft(F::coset_shift())).collect()
+    }
+}
+
+/// Values `rows` of each column, laid out column by column.
+fn column_major_rows(columns: &[Vec<F>], rows: &[usize]) -> Vec<F> {
+    columns.iter().flat_map(|column| rows.iter().map(|&r| column[r])).collect()
+}
+
+/// Which selector polynomial filters each gate, and the gates each selector covers: plonky2's
+/// `SelectorsInfo`, whose fields are private, rebuilt the way plonky2's circuit builder groups
+/// gates (greedily, in degree order, so a group's filter and its gates stay within the quotient
+/// degree).
+struct Selectors {
+    selector_indices: Vec<usize>,
+    groups: Vec<Range<usize>>,
+}
+
+impl Selectors {
+    fn of(common_data: &CommonCircuitData<F, D>) -> Self {
+        let gates = &common_data.gates;
+        let max_degree = common_data.quotient_degree_factor + 1;
+        let max_gate_degree = gates.last().map_or(0, |g| g.0.degree());
+        let groups = if max_gate_degree + gates.len() - 1 <= max_degree {
+            std::iter::once(0..gates.len()).collect()
+        } else {
+            let mut groups = Vec::new();
+            let mut start = 0;
+            while start < gates.len() {
+                let size = (0..).find(|&size| start + size == gates.len() || size + gates[start + size].0.degree() >= max_degree).expect("a group ends");
+                groups.push(start..start + size);
+                start += size;
+            }
+            groups
+        };
+        assert_eq!(groups.len(), common_data.selectors_info.num_selectors(), "selector groups rebuilt unlike plonky2's");
+        let selector_indices = (0..gates.len()).map(|i| groups.iter().position(|g| g.contains(&i)).expect("every gate is in a group")).collect();
+        Self { selector_indices, groups }
+    }
+
+    /// Every gate's constraints, filtered by its selector, summed gate by gate into one list per
+    /// constraint index: value `j·batch + i` for point `i` (plonky2's
+    /// `evaluate_gate_constraints_base_batch`).
+    fn gate_constraints(&self, common_data: &CommonCircuitData<F, D>, vars: EvaluationVarsBaseBatch<'_, F>) -> Vec<F> {
+        let mut constraints = vec![F::ZERO; common_data.num_gate_constraints * vars.len()];
+        for (i, gate) in common_data.gates.iter().enumerate() {
+            for (sum, term) in constraints.iter_mut().zip(self.gate_constraints_of(i, gate, common_data, vars)) {
+                *sum += term;
+            }
+        }
+        constraints
+    }
+
+    /// Gate `i`'s constraints alone, filtered by its selector.
+    fn gate_constraints_of(&self, i: usize, gate: &GateRef<F, D>, common_data: &CommonCircuitData<F, D>, vars: EvaluationVarsBaseBatch<'_, F>) -> Vec<F> {
+        let selector = self.selector_indices[i];
+        gate.0.eval_filtered_base_batch(vars, i, selector, self.groups[selector].clone(), self.groups.len(), common_data.num_lookup_selectors)
+    }
+}
+
+/// One quotient evaluation point and the LDE values opened there.
+struct Row<'a> {
+    index: usize,
+    /// The point itself, on the coset.
+    x: F,
+    constants_sigmas: &'a [F],
+    wires: &'a [F],
+    zs_partial_products: &'a [F],
+    next_zs_partial_products: &'a [F],
+}
+
+impl Row<'_> {
+    /// The permutation argument's terms, in plonky2's order: `L_0(x)·(Z(x) - 1)` for every
+    /// repetition, then every repetition's partial-product checks
+    /// (`prev · numerator chunk - next · denominator chunk`).
+    fn vanishing_terms(&self, common_data: &CommonCircuitData<F, D>, permutation: &Permutation<'_>, z_h_on_coset: &ZeroPolyOnCoset<F>, terms: &mut Vec<F>) {
+        let zs = &self.zs_partial_products[common_data.zs_range()];
+        let next_zs = &self.next_zs_partial_products[common_data.zs_range()];
+        let partial_products = &self.zs_partial_products[common_data.partial_products_range()];
+        let sigmas = &self.constants_sigmas[common_data.sigmas_range()];
+        let l_0 = z_h_on_coset.eval_l_0(self.index, self.x);
+        terms.extend(zs.iter().map(|&z| l_0 * (z - F::ONE)));
+        let (chunk, num_prods) = (common_data.quotient_degree_factor, common_data.num_partial_products);
+        let routed = common_data.config.num_routed_wires;
+        for (challenge, (&z_x, &z_gx)) in zs.iter().zip(next_zs).enumerate() {
+            let partials = &partial_products[challenge * num_prods..(challenge + 1) * num_prods];
+            let accumulators: Vec<F> = std::iter::once(z_x).chain(partials.iter().copied()).chain(std::iter::once(z_gx)).collect();
+            for (c, pair) in accumulators.windows(2).enumerate() {
+                let wires = c * chunk..((c + 1) * chunk).min(routed);
+                let numerator: F = wires.clone().map(|j| permutation.factor(challenge, self.wires[j], common_data.k_is[j] * self.x)).product();
+                let denominator: F = wires.map(|j| permutation.factor(challenge, self.wires[j], sigmas[j])).product();
+                terms.push(pair[0] * numerator - pair[1] * denominator);
+            }
+        }
+    }
+}
+
+/// Rows of equal length laid out column by column (value `i` of row `j` at `i·rows + j`), as
+/// plonky2's batched gate evaluation reads them.
+fn column_major<'a>(rows: impl ExactSizeIterator<Item = &'a [F]> + Clone) -> Vec<F> {
+    let count = rows.len();
+    let width = rows.clone().next().map_or(0, <[F]>::len);
+    let mut out = vec![F::ZERO; count * width];
+    for (j, row) in rows.enumerate() {
+        for (i, &v) in row.iter().enumerate() {
+            out[i * count + j] = v;
+        }
+    }
+    out
+}
+
+/// The opened values as the transcript observes them: everything at zeta, then the `Z`s at
+/// `g·zeta` (plonky2's `OpeningSet::to_fri_openings` without lookups).
+fn fri_openings(openings: &OpeningSet<F, D>) -> FriOpenings<F, D> {
+    let at_zeta = [&openings.constants, &openings.plonk_sigmas, &openings.wires, &openings.plonk_zs, &openings.partial_products, &openings.quotient_polys].into_iter().flatten().copied().collect();
+    FriOpenings { batches: vec![FriOpeningBatch { values: at_zeta }, FriOpeningBatch { values: openings.plonk_zs_next.clone() }] }
+}
+
+/// Which polynomials FRI opens where: every polynomial of the four oracles at zeta, the `Z`s also
+/// at `g·zeta` (plonky2's `CommonCircuitData::get_fri_instance` without lookups).
+fn fri_instance(common_data: &CommonCircuitData<F, D>, zeta: FE) -> FriInstanceInfo<F, D> {
+    let num_preprocessed = common_data.sigmas_range().end;
+    let num_zs_partial_products = common_data.partial_products_range().end;
+    let num_quotient = common_data.config.num_challenges * common_data.quotient_degree_factor;
+    let sizes = [num_preprocessed, common_data.config.num_wires, num_zs_partial_products, num_quotient];
+    let oracles = [Oracle::ConstantsSigmas, Oracle::Wires, Oracle::ZsPartialProducts, Oracle::Quotient];
+    let all = oracles.iter().zip(sizes).flat_map(|(oracle, size)| FriPolynomialInfo::from_range(*oracle as usize, 0..size)).collect();
+    let zs = FriPolynomialInfo::from_range(Oracle::ZsPartialProducts as usize, common_data.zs_range());
+    let g = FE::primitive_root_of_unity(common_data.degree_bits());
+    FriInstanceInfo {
+        oracles: oracles.iter().zip(sizes).map(|(oracle, num_polys)| FriOracleInfo { num_polys, blinding: oracle.blinded() }).collect(),
+        batches: vec![FriBatchInfo { point: zeta, polynomials: all }, FriBatchInfo { point: g * zeta, polynomials: zs }],
+    }
+}

@@ -1,0 +1,175 @@
+//! Our prover against plonky2's: its proofs verify with plonky2's verifier (directly and inside a
+//! recursive verifier), commit to exactly what plonky2 commits to, and a witness that breaks a
+//! constraint makes no proof.
+
+use plonky2::field::types::{Field, Sample};
+use plonky2::gates::noop::NoopGate;
+use plonky2::iop::generator::generate_partial_witness;
+use plonky2::iop::target::Target;
+use plonky2::iop::witness::{PartialWitness, PartitionWitness, WitnessWrite};
+use plonky2::plonk::circuit_builder::CircuitBuilder;
+use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
+use plonky2::plonk::config::PoseidonGoldilocksConfig;
+use plonky2::plonk::proof::ProofWithPublicInputs;
+use via_circuit_prover::cpu::CpuBackend;
+use via_circuit_prover::prover::{D, ProveError, prove, prove_with_partition_witness};
+use via_circuit_prover::{F, Plonky2Backend, ProverBackend};
+
+type C = PoseidonGoldilocksConfig;
+
+/// x^2 + x·y + 7 made public, with a Poseidon hash of the inputs made public: arithmetic, constant,
+/// public-input and Poseidon gates. x is also copied into a wire no gate constrains (column 0 of
+/// a no-op row, the third target returned), which only the copy constraint ties to x.
+fn small_circuit(config: CircuitConfig) -> (CircuitData<F, C, D>, [Target; 3]) {
+    let mut builder = CircuitBuilder::<F, D>::new(config);
+    let x = builder.add_virtual_target();
+    let y = builder.add_virtual_target();
+    let xx = builder.mul(x, x);
+    let xy = builder.mul(x, y);
+    let sum = builder.add(xx, xy);
+    let out = builder.add_const(sum, F::from_canonical_u64(7));
+    builder.register_public_input(out);
+    let digest = builder.hash_n_to_hash_no_pad::<plonky2::hash::poseidon::PoseidonHash>(vec![x, y, out]);
+    builder.register_public_inputs(&digest.elements);
+    let unconstrained = builder.add_gate(NoopGate, vec![]);
+    builder.connect(x, Target::wire(unconstrained, 0));
+    for _ in 0..40 {
+        builder.add_gate(NoopGate, vec![]);
+    }
+    (builder.build::<C>(), [x, y, Target::wire(unconstrained, 0)])
+}
+
+fn inputs(targets: [Target; 3], x: u64, y: u64) -> PartialWitness<F> {
+    let mut pw = PartialWitness::new();
+    pw.set_target(targets[0], F::from_canonical_u64(x)).unwrap();
+    pw.set_target(targets[1], F::from_canonical_u64(y)).unwrap();
+    pw
+}
+
+fn backends() -> Vec<Box<dyn ProverBackend>> {
+    vec![Box::new(Plonky2Backend), Box::new(CpuBackend::detect())]
+}
+
+/// Everything a proof commits to before FRI's proof of work (which plonky2 searches for in
+/// parallel, so the first witness found may differ from run to run).
+fn assert_same_commitments(ours: &ProofWithPublicInputs<F, C, D>, plonky2s: &ProofWithPublicInputs<F, C, D>, what: &str) {
+    assert_eq!(ours.public_inputs, plonky2s.public_inputs, "{what}: public inputs");
+    assert_eq!(ours.proof.wires_cap, plonky2s.proof.wires_cap, "{what}: wires cap");
+    assert_eq!(ours.proof.plonk_zs_partial_products_cap, plonky2s.proof.plonk_zs_partial_products_cap, "{what}: Z and partial products cap");
+    assert_eq!(ours.proof.quotient_polys_cap, plonky2s.proof.quotient_polys_cap, "{what}: quotient cap");
+    assert_eq!(ours.proof.openings, plonky2s.proof.openings, "{what}: openings");
+    assert_eq!(ours.proof.opening_proof.commit_phase_merkle_caps, plonky2s.proof.opening_proof.commit_phase_merkle_caps, "{what}: FRI caps");
+    assert_eq!(ours.proof.opening_proof.final_poly, plonky2s.proof.opening_proof.final_poly, "{what}: FRI final polynomial");
+}
+
+/// plonky2's proof from the same witness vector (the generators randomise some unused wires, so
+/// each run of them gives another).
+fn plonky2s_proof(data: &CircuitData<F, C, D>, witness_vector: &PartitionWitness<'_, F>) -> ProofWithPublicInputs<F, C, D> {
+    plonky2::plonk::prover::prove_with_partition_witness(&data.prover_only, &data.common, witness_vector.clone(), &mut Default::default()).unwrap()
+}
+
+#[test]
+fn proofs_verify_and_commit_to_what_plonky2s_do() {
+    let (data, targets) = small_circuit(CircuitConfig::standard_recursion_config());
+    let witness_vector = generate_partial_witness(inputs(targets, 3, 5), &data.prover_only, &data.common).unwrap();
+    let expected = plonky2s_proof(&data, &witness_vector);
+    for backend in backends() {
+        let proof = prove_with_partition_witness(backend.as_ref(), &data.prover_only, &data.common, witness_vector.clone()).unwrap();
+        assert_eq!(proof.public_inputs[0], F::from_canonical_u64(9 + 15 + 7));
+        assert_same_commitments(&proof, &expected, &backend.name());
+        data.verify(proof).unwrap_or_else(|e| panic!("{}: {e}", backend.name()));
+    }
+}
+
+#[test]
+fn zero_knowledge_proofs_verify() {
+    let config = CircuitConfig { zero_knowledge: true, ..CircuitConfig::standard_recursion_config() };
+    let (data, targets) = small_circuit(config);
+    let a = prove(&CpuBackend::detect(), &data.prover_only, &data.common, inputs(targets, 3, 5)).unwrap();
+    let b = prove(&CpuBackend::detect(), &data.prover_only, &data.common, inputs(targets, 3, 5)).unwrap();
+    assert_ne!(a.proof.wires_cap, b.proof.wires_cap, "blinded commitments differ from proof to proof");
+    data.verify(a).unwrap();
+    data.verify(b).unwrap();
+}
+
+#[test]
+fn a_recursive_verifier_accepts_our_proofs_and_we_prove_it() {
+    let config = CircuitConfig::standard_recursion_config();
+    let (inner, targets) = small_circuit(config.clone());
+    let backend = CpuBackend::detect();
+    let inner_proof = prove(&backend, &inner.prover_only, &inner.common, inputs(targets, 11, 13)).unwrap();
+
+    // The outer circuit checks the inner proof: recursion, ext-arithmetic, random-access,
+    // coset-interpolation, reducing and exponentiation gates.
+    let mut builder = CircuitBuilder::<F, D>::new(config);
+    let proof_target = builder.add_virtual_proof_with_pis(&inner.common);
+    let verifier_data = builder.constant_verifier_data(&inner.verifier_only);
+    builder.verify_proof::<C>(&proof_target, &verifier_data, &inner.common);
+    builder.register_public_inputs(&proof_target.public_inputs);
+    let outer = builder.build::<C>();
+    let mut pw = PartialWitness::new();
+    pw.set_proof_with_pis_target(&proof_target, &inner_proof).unwrap();
+
+    let witness_vector = generate_partial_witness(pw, &outer.prover_only, &outer.common).unwrap();
+    let expected = plonky2s_proof(&outer, &witness_vector);
+    let proof = prove_with_partition_witness(&backend, &outer.prover_only, &outer.common, witness_vector).unwrap();
+    assert_same_commitments(&proof, &expected, "recursive verifier");
+    assert_eq!(proof.public_inputs, inner_proof.public_inputs);
+    outer.verify(proof).unwrap();
+}
+
+#[test]
+fn a_witness_that_breaks_a_constraint_makes_no_proof() {
+    let (data, targets) = small_circuit(CircuitConfig::standard_recursion_config());
+    let mut witness_vector = generate_partial_witness(inputs(targets, 3, 5), &data.prover_only, &data.common).unwrap();
+    // Change the public output after the generators ran: x^2 + x·y + 7 no longer holds.
+    let out = data.prover_only.public_inputs[0];
+    let index = witness_vector.representative_map[out.index(witness_vector.num_wires, witness_vector.degree)];
+    let honest = witness_vector.values[index].unwrap();
+    witness_vector.values[index] = Some(honest + F::ONE);
+    let Err(err) = prove_with_partition_witness(&CpuBackend::detect(), &data.prover_only, &data.common, witness_vector) else { panic!("a proof from a dishonest witness") };
+    assert!(matches!(err, ProveError::GateConstraint { ref gate, .. } if gate.starts_with("ArithmeticGate")), "{err}");
+}
+
+#[test]
+fn a_witness_that_breaks_a_copy_constraint_makes_no_proof() {
+    let (data, targets) = small_circuit(CircuitConfig::standard_recursion_config());
+    let mut witness_vector = generate_partial_witness(inputs(targets, 3, 5), &data.prover_only, &data.common).unwrap();
+    // Give the unconstrained copy of x its own representative holding another value: every gate
+    // still holds, but the wires of x no longer agree.
+    let wire = targets[2].index(witness_vector.num_wires, witness_vector.degree);
+    let mut map = witness_vector.representative_map.to_vec();
+    map[wire] = wire;
+    let mut values = witness_vector.values.clone();
+    values[wire] = Some(F::from_canonical_u64(4));
+    witness_vector.representative_map = &map;
+    witness_vector.values = values;
+    let Err(err) = prove_with_partition_witness(&CpuBackend::detect(), &data.prover_only, &data.common, witness_vector) else { panic!("a proof from a dishonest witness") };
+    assert!(matches!(err, ProveError::CopyConstraint { challenge: 0 }), "{err}");
+}
+
+#[test]
+fn conflicting_inputs_are_a_witness_error() {
+    let (data, targets) = small_circuit(CircuitConfig::standard_recursion_config());
+    let mut pw = inputs(targets, 3, 5);
+    // The output is determined by x and y; claiming another one contradicts the generators.
+    pw.set_target(data.prover_only.public_inputs[0], F::rand()).unwrap();
+    let err = prove(&CpuBackend::detect(), &data.prover_only, &data.common, pw).unwrap_err();
+    assert!(matches!(err, ProveError::Witness(_)), "{err}");
+}
+
+#[test]
+fn circuits_with_lookup_tables_are_refused() {
+    let mut builder = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+    let table = std::sync::Arc::new((0..4u16).map(|i| (i, i * i)).collect::<Vec<_>>());
+    let index = builder.add_lookup_table_from_pairs(table);
+    let x = builder.add_virtual_target();
+    let y = builder.add_lookup_from_index(x, index);
+    builder.register_public_input(y);
+    let data = builder.build::<C>();
+    let mut pw = PartialWitness::new();
+    pw.set_target(x, F::TWO).unwrap();
+    let err = prove(&CpuBackend::detect(), &data.prover_only, &data.common, pw).unwrap_err();
+    assert!(matches!(err, ProveError::Lookups), "{err}");
+}
+
