@@ -26,6 +26,7 @@ use plonky2::plonk::vars::EvaluationVarsBaseBatch;
 use plonky2::util::log2_ceil;
 use rayon::prelude::*;
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
 use crate::commit::commit;
 use crate::{F, ProverBackend};
@@ -100,13 +101,16 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     let blinded = |oracle: Oracle| config.zero_knowledge && oracle.blinded();
     let commit_values = |values: Vec<PolynomialValues<F>>, oracle: Oracle| commit::<C>(backend, backend.interpolate(values), rate_bits, blinded(oracle), cap_height);
 
+    let mut phases = Phases::start();
     let public_inputs = witness_vector.get_targets(&prover_data.public_inputs);
     let public_inputs_hash = PoseidonHash::hash_no_pad(&public_inputs);
     let wires = wire_columns(&witness_vector);
     let circuit = Circuit { prover_data, common_data, selectors: Selectors::of(common_data) };
     // plonky2 would make a proof its verifier rejects; a broken constraint is named here instead.
     circuit.check_gate_constraints(&wires, &public_inputs_hash)?;
+    phases.done("witness check");
     let wires_commitment = commit_values(wires.iter().cloned().map(PolynomialValues::new).collect(), Oracle::Wires);
+    phases.done("wires commitment");
 
     let mut challenger = Challenger::<F, PoseidonHash>::new();
     common_data.fri_params.observe(&mut challenger);
@@ -118,7 +122,9 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
 
     let permutation = Permutation { betas: &betas, gammas: &gammas };
     let zs_partial_products = circuit.permutation_polys(&wires, &permutation)?;
+    phases.done("partial products");
     let zs_commitment = commit_values(zs_partial_products, Oracle::ZsPartialProducts);
+    phases.done("partial products commitment");
     challenger.observe_cap::<PoseidonHash>(&zs_commitment.merkle_tree.cap);
     let alphas = challenger.get_n_challenges(config.num_challenges);
 
@@ -132,7 +138,9 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
         })
         .collect::<Result<Vec<_>, ProveError>>()?
         .concat();
+    phases.done("quotient");
     let quotient_commitment = commit::<C>(backend, quotient_chunks, rate_bits, blinded(Oracle::Quotient), cap_height);
+    phases.done("quotient commitment");
     challenger.observe_cap::<PoseidonHash>(&quotient_commitment.merkle_tree.cap);
 
     let zeta = challenger.get_extension_challenge::<D>();
@@ -144,7 +152,10 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     let oracles = [&prover_data.constants_sigmas_commitment, &wires_commitment, &zs_commitment, &quotient_commitment];
     let openings = OpeningSet::new(zeta, g, oracles[0], oracles[1], oracles[2], oracles[3], common_data);
     challenger.observe_openings(&fri_openings(&openings));
+    phases.done("openings");
     let opening_proof = PolynomialBatch::prove_openings(&fri_instance(common_data, zeta), &oracles, &mut challenger, &common_data.fri_params, None, None, &mut Default::default());
+    phases.done("FRI");
+    phases.log(backend, common_data.degree_bits());
 
     let proof = Proof {
         wires_cap: wires_commitment.merkle_tree.cap,
@@ -154,6 +165,29 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
         opening_proof,
     };
     Ok(ProofWithPublicInputs { proof, public_inputs })
+}
+
+/// Time spent in each step of one proof, logged at debug level once it is made.
+struct Phases {
+    last: Instant,
+    spent: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    fn start() -> Self {
+        Self { last: Instant::now(), spent: Vec::new() }
+    }
+
+    fn done(&mut self, step: &'static str) {
+        let now = Instant::now();
+        self.spent.push((step, now - self.last));
+        self.last = now;
+    }
+
+    fn log(&self, backend: &dyn ProverBackend, degree_bits: usize) {
+        let steps: Vec<String> = self.spent.iter().map(|(step, time)| format!("{step} {:.3}s", time.as_secs_f64())).collect();
+        tracing::debug!(backend = %backend.name(), degree_bits, steps = %steps.join(", "), "proved");
+    }
 }
 
 /// The witness as one column per wire (unset wires are zero), each column built on its own

@@ -6,5 +6,6 @@ pub mod basic;
 pub mod gadgets;
 pub mod keys;
 pub mod prover;
+pub mod proving;
 pub mod verifier;
 pub mod witness_generator;

@@ -7,8 +7,6 @@ use plonky2::iop::witness::{PartialWitness, PartitionWitness};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::CircuitData;
 use plonky2::plonk::proof::ProofWithPublicInputs;
-use plonky2::plonk::prover::prove_with_partition_witness;
-use plonky2::util::timing::TimingTree;
 use via_schemas::config::BasicCircuitsConfig;
 
 use crate::basic::{CircuitId, pubdata_hasher, signature_verifier, storage_application, tx_execution};
@@ -100,7 +98,7 @@ impl BasicCircuit {
 
     /// Proves from a witness vector.
     pub fn prove_witness_vector(&self, witness_vector: PartitionWitness<'_, F>) -> Result<ProofWithPublicInputs<F, C, D>, BasicProveError> {
-        prove_with_partition_witness(&self.data.prover_only, &self.data.common, witness_vector, &mut TimingTree::default())
+        crate::proving::prove_witness_vector(&self.data, witness_vector)
             .map_err(|e| BasicProveError::Unsatisfied { circuit: self.id, reason: e.to_string() })
     }
 

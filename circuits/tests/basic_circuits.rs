@@ -296,3 +296,22 @@ fn paths_that_miss_the_root_are_refused_before_proving() {
     assert!(matches!(err, WitnessGenerationError::Witness(WitnessError::RootMismatch { .. })), "{err}");
     assert!(!err.is_retryable());
 }
+
+#[test]
+fn our_prover_and_plonky2s_make_the_same_commitments_on_every_basic_circuit() {
+    use via_circuits::proving::Prover;
+    use via_schemas::config::ProverBackendKind;
+    let w = witnesses();
+    for id in CircuitId::ALL {
+        let circuit = &CIRCUITS[&id];
+        let vector = circuit.witness_vector(&first(&w, id).witness).unwrap();
+        let ours = Prover::of_kind(ProverBackendKind::Cpu).prove_witness_vector(&circuit.data, vector.clone()).unwrap();
+        let plonky2s = Prover::Plonky2.prove_witness_vector(&circuit.data, vector).unwrap();
+        assert_eq!(ours.proof.wires_cap, plonky2s.proof.wires_cap, "{id}: wires");
+        assert_eq!(ours.proof.plonk_zs_partial_products_cap, plonky2s.proof.plonk_zs_partial_products_cap, "{id}: partial products");
+        assert_eq!(ours.proof.quotient_polys_cap, plonky2s.proof.quotient_polys_cap, "{id}: quotient");
+        assert_eq!(ours.proof.openings, plonky2s.proof.openings, "{id}: openings");
+        circuit.verify(ours).unwrap_or_else(|e| panic!("{id}: our proof: {e}"));
+        circuit.verify(plonky2s).unwrap_or_else(|e| panic!("{id}: plonky2's proof: {e}"));
+    }
+}

@@ -201,6 +201,34 @@ pub struct ProverConfig {
     /// The prover groups, each a pool with its own task queue. Every `(round, circuit)` must
     /// belong to one group; the first group that takes it wins.
     pub prover_groups: Vec<ProverGroup>,
+    /// What makes the proofs (`--backend` overrides it).
+    pub backend: ProverBackendKind,
+}
+
+/// What makes a process's proofs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProverBackendKind {
+    /// The fastest this machine has: the CPU backend today.
+    #[default]
+    Auto,
+    /// Our prover on the CPU backend (SIMD Poseidon where the CPU has it).
+    Cpu,
+    /// plonky2's own prover, the reference.
+    Plonky2,
+}
+
+impl std::str::FromStr for ProverBackendKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "plonky2" => Ok(Self::Plonky2),
+            other => Err(format!("unknown prover backend {other:?} (expected auto, cpu or plonky2)")),
+        }
+    }
 }
 
 impl Default for ProverConfig {
@@ -210,6 +238,7 @@ impl Default for ProverConfig {
             protocol_version: ProtocolSemanticVersion { minor: 1, patch: 0 },
             keys_dir: ".devnet/keys".into(),
             prover_groups: vec![ProverGroup { id: "basic".into(), circuits: all(0..=0) }, ProverGroup { id: "aggregation".into(), circuits: all(1..=4) }],
+            backend: ProverBackendKind::Auto,
         }
     }
 }

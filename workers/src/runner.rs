@@ -60,8 +60,16 @@ fn shutdown_on_signal() -> CancellationToken {
 
 /// Runs the chosen command with its configuration, tracing and shutdown wired.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = load_config(cli.config.as_deref())?;
+    let mut config = load_config(cli.config.as_deref())?;
+    if let Some(backend) = cli.backend {
+        config.prover.backend = backend;
+    }
     init_tracing();
+    if cli.command.proves() {
+        let prover = via_circuits::proving::Prover::of_kind(config.prover.backend);
+        tracing::info!(backend = ?config.prover.backend, prover = %prover.name(), "proving with");
+        via_circuits::proving::use_prover(prover);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let shutdown = shutdown_on_signal();

@@ -77,6 +77,6 @@ impl CompressionCircuit {
         let proving = |e: anyhow::Error| AggregationError::Proving { what: what(), reason: e.to_string() };
         let mut pw = PartialWitness::new();
         pw.set_proof_with_pis_target(&self.proof, inner).map_err(proving)?;
-        self.data.prove(pw).map_err(proving)
+        crate::proving::prove(&self.data, pw).map_err(proving)
     }
 }

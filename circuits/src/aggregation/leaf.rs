@@ -174,6 +174,6 @@ impl LeafCircuit {
             pw.set_bool_target(*used, i + 1 < proofs.len()).map_err(proving)?;
         }
         pw.set_verifier_data_target(&self.targets.own_verifier_data, &self.data.verifier_only).map_err(proving)?;
-        self.data.prove(pw).map_err(proving)
+        crate::proving::prove(&self.data, pw).map_err(proving)
     }
 }

@@ -197,6 +197,6 @@ impl NodeCircuit {
         }
         pw.set_bool_target(self.targets.third_used, children.len() == NODE_ARITY).map_err(proving)?;
         pw.set_verifier_data_target(&self.targets.own_verifier_data, &self.data.verifier_only).map_err(proving)?;
-        Ok(AggregatedProof { is_node: true, proof: self.data.prove(pw).map_err(proving)? })
+        Ok(AggregatedProof { is_node: true, proof: crate::proving::prove(&self.data, pw).map_err(proving)? })
     }
 }

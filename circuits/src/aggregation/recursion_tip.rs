@@ -91,7 +91,7 @@ impl RecursionTipCircuit {
             pw.set_proof_with_pis_target(target, &root.proof).map_err(proving)?;
             pw.set_bool_target(*flag, root.is_node).map_err(proving)?;
         }
-        self.data.prove(pw).map_err(proving)
+        crate::proving::prove(&self.data, pw).map_err(proving)
     }
 }
 

@@ -187,6 +187,6 @@ impl SchedulerCircuit {
         for (t, v) in self.targets.fields.iter().zip(public_data_fields(public_data)) {
             pw.set_target(*t, v).map_err(proving)?;
         }
-        self.data.prove(pw).map_err(proving)
+        crate::proving::prove(&self.data, pw).map_err(proving)
     }
 }

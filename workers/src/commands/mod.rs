@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
-use via_schemas::config::Config;
+use via_schemas::config::{Config, ProverBackendKind};
 
 /// The Via prover: turns sealed L1 batches into proofs.
 #[derive(Debug, Parser)]
@@ -22,6 +22,10 @@ pub struct Cli {
     /// Configuration file (TOML). Defaults to ./prover.toml when present.
     #[arg(long, global = true, env = "PROVER_CONFIG")]
     pub config: Option<PathBuf>,
+    /// What makes the proofs: auto (the fastest this machine has), cpu or plonky2. Overrides
+    /// `[prover].backend`.
+    #[arg(long, global = true)]
+    pub backend: Option<ProverBackendKind>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -54,6 +58,11 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether the command makes proofs (and so picks a prover at start).
+    pub fn proves(&self) -> bool {
+        matches!(self, Self::Dev(_) | Self::Worker(_) | Self::Bench(_))
+    }
+
     pub async fn run(self, config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
         match self {
             Self::Dev(args) => dev::run(args, config, shutdown).await,

@@ -1,6 +1,7 @@
 //! `prover bench`: benchmarks that compare our path with a baseline measured in the same run.
 
 mod pipeline;
+mod prover;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -36,6 +37,19 @@ pub enum BenchCommand {
         /// Transactions in the batch.
         #[arg(long, default_value_t = 64)]
         txs: usize,
+    },
+    /// Every circuit type (basic, leaf, node, recursion tip, scheduler, compression) of one devnet
+    /// batch proved by plonky2's own prover and by ours on each backend, on the same inputs: time,
+    /// speed-up over plonky2 and peak memory per prover.
+    Prover {
+        #[arg(long, value_enum, default_value_t = Shape::Production)]
+        shape: Shape,
+        /// Transactions in the batch: enough for two leaves of one type, so a node is proved.
+        #[arg(long, default_value_t = 16)]
+        txs: usize,
+        /// Runs per measurement; the fastest is reported.
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
     },
     /// Poseidon Merkle trees over LDE-shaped rows, as a prover commits to its polynomials:
     /// plonky2's `MerkleTree::new` against the CPU backend with each SIMD width this CPU has.
@@ -101,6 +115,7 @@ pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
     match command {
         BenchCommand::Basic { shape, runs } => basic(shape.config(), runs.max(1)).await,
         BenchCommand::Aggregate { shape, txs } => aggregate(shape.config(), txs).await,
+        BenchCommand::Prover { shape, txs, runs } => prover::run(shape.config(), txs, runs.max(1)).await,
         BenchCommand::Pipeline { batches } => pipeline::run(config, batches.max(1)).await,
         BenchCommand::Merkle { log_leaves, width, cap_height, runs } => merkle(log_leaves, width, cap_height, runs.max(1)),
         BenchCommand::Commit { degree_bits, polys, rate_bits, cap_height, runs } => commit(degree_bits, polys, rate_bits, cap_height, runs.max(1)),

@@ -1,0 +1,166 @@
+//! `prover bench prover`: every circuit type proved by plonky2's own prover and by ours on each
+//! backend, on the same inputs in the same run: one devnet batch taken from basic witnesses to
+//! the compressed proof, each circuit type's first proof made once per prover.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use via_circuit_prover::cpu::CpuBackend;
+use via_circuit_prover::poseidon::Simd;
+use via_circuit_prover::{Plonky2Backend, ProverBackend};
+use via_circuits::aggregation::node::{AggregatedProof, NODE_ARITY};
+use via_circuits::aggregation::{AggregationCircuits, Proof};
+use via_circuits::basic::CircuitId;
+use via_circuits::prover::BasicCircuit;
+use via_circuits::proving::{Prover, use_prover};
+use via_circuits::witness_generator::generate_basic_witnesses;
+use via_schemas::config::{AggregationConfig, BasicCircuitsConfig};
+
+use super::{devnet_batch_of, peak_memory_mib, reset_peak_memory};
+
+/// The provers compared: plonky2's, then ours on plonky2's own hashing and FFT (the protocol
+/// alone), then ours on each CPU backend this machine has.
+fn provers() -> Vec<Prover> {
+    let mut provers = vec![Prover::Plonky2, Prover::Ours(Arc::new(Plonky2Backend))];
+    provers.extend([Simd::Avx512, Simd::Scalar].into_iter().filter_map(CpuBackend::with_simd).map(|b| Prover::Ours(Arc::new(b) as Arc<dyn ProverBackend>)));
+    provers
+}
+
+/// Rows of one circuit type each, proved by every prover.
+struct Comparison {
+    provers: Vec<Prover>,
+    runs: usize,
+    /// Per prover: total time over every row, for the summary.
+    totals: Vec<Duration>,
+}
+
+impl Comparison {
+    fn new(runs: usize) -> Self {
+        let provers = provers();
+        let totals = vec![Duration::ZERO; provers.len()];
+        Self { provers, runs, totals }
+    }
+
+    fn print_header(&self) {
+        print!("{:<28} {:>6}", "circuit", "degree");
+        for prover in &self.provers {
+            print!(" | {:>22}", prover.name());
+        }
+        println!();
+    }
+
+    /// Proves with each prover in turn, fastest of `runs` each, and prints one row: time,
+    /// speed-up over plonky2 and peak memory per prover. Returns the last prover's proof.
+    fn row<T>(&mut self, name: &str, degree_bits: usize, mut prove: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
+        print!("{name:<28} {:>6}", format!("2^{degree_bits}"));
+        let mut baseline = None;
+        let mut last = None;
+        for (i, prover) in self.provers.iter().enumerate() {
+            use_prover(prover.clone());
+            let mut best = (Duration::MAX, 0.0);
+            for _ in 0..self.runs {
+                reset_peak_memory();
+                let started = Instant::now();
+                let out = prove()?;
+                let time = started.elapsed();
+                if time < best.0 {
+                    best = (time, peak_memory_mib());
+                }
+                last = Some(out);
+            }
+            let baseline = *baseline.get_or_insert(best.0);
+            self.totals[i] += best.0;
+            print!(" | {:>6.2} s {:>5.2}x {:>5.0} MiB", best.0.as_secs_f64(), baseline.as_secs_f64() / best.0.as_secs_f64(), best.1);
+        }
+        println!();
+        Ok(last.expect("at least one prover and run"))
+    }
+
+    fn print_totals(&self) {
+        print!("{:<28} {:>6}", "all of the above", "");
+        for total in &self.totals {
+            print!(" | {:>6.2} s {:>5.2}x {:>9}", total.as_secs_f64(), self.totals[0].as_secs_f64() / total.as_secs_f64(), "");
+        }
+        println!();
+    }
+}
+
+pub async fn run(config: BasicCircuitsConfig, txs: usize, runs: usize) -> anyhow::Result<()> {
+    let aggregation_config = AggregationConfig::default();
+    println!("every circuit type of a {txs}-transaction devnet batch, basic shape {config:?}, {aggregation_config:?}, fastest of {runs} run(s), {} threads", rayon::current_num_threads());
+    let input = devnet_batch_of(txs).await?;
+    let witnesses = generate_basic_witnesses(&input, &config)?;
+    let started = Instant::now();
+    let basic: BTreeMap<CircuitId, BasicCircuit> = CircuitId::ALL.into_iter().map(|id| (id, BasicCircuit::build(id, &config))).collect();
+    let circuits = AggregationCircuits::build(&basic, &aggregation_config, input.protocol_version)?;
+    println!("built every circuit in {:.1} s", started.elapsed().as_secs_f64());
+    let mut comparison = Comparison::new(runs);
+    comparison.print_header();
+    let fastest = comparison.provers.last().expect("provers").clone();
+
+    // Round 0: each type's first instance compared; the rest proved once, for aggregation.
+    let mut proofs: BTreeMap<CircuitId, Vec<Proof>> = BTreeMap::new();
+    for instance in &witnesses.instances {
+        let circuit = &basic[&instance.circuit_id];
+        let proof = if proofs.contains_key(&instance.circuit_id) {
+            use_prover(fastest.clone());
+            circuit.prove(&instance.witness)?
+        } else {
+            let vector = circuit.witness_vector(&instance.witness)?;
+            let proof = comparison.row(&format!("0 {}", instance.circuit_id), circuit.data.common.degree_bits(), || Ok(circuit.prove_witness_vector(vector.clone())?))?;
+            circuit.verify(proof.clone())?;
+            proof
+        };
+        proofs.entry(instance.circuit_id).or_default().push(proof);
+    }
+
+    // Rounds 1 and 2: each type's first leaf and the first node compared.
+    let mut roots = Vec::new();
+    let mut node_compared = false;
+    for id in CircuitId::ALL {
+        let leaf = &circuits.leaves[&id];
+        let mut level = Vec::new();
+        for (i, chunk) in proofs[&id].chunks(leaf.capacity).enumerate() {
+            let proof = if i == 0 {
+                comparison.row(&format!("1 leaf {id}"), leaf.data.common.degree_bits(), || Ok(leaf.prove(chunk)?))?
+            } else {
+                use_prover(fastest.clone());
+                leaf.prove(chunk)?
+            };
+            level.push(AggregatedProof { is_node: false, proof });
+        }
+        while level.len() > 1 {
+            let mut next = Vec::new();
+            for group in level.chunks(NODE_ARITY) {
+                next.push(match group {
+                    [single] => single.clone(),
+                    children if !node_compared => {
+                        node_compared = true;
+                        comparison.row("2 node", circuits.node.data.common.degree_bits(), || Ok(circuits.node.prove(children)?))?
+                    }
+                    children => {
+                        use_prover(fastest.clone());
+                        circuits.node.prove(children)?
+                    }
+                });
+            }
+            level = next;
+        }
+        roots.push(level.pop().expect("one root"));
+    }
+    if !node_compared {
+        println!("(no node: every type fits one leaf at {txs} transactions; raise --txs)");
+    }
+    let tip = comparison.row("3 recursion tip", circuits.tip.data.common.degree_bits(), || Ok(circuits.tip.prove(&circuits.node, &roots)?))?;
+    let mut proof = comparison.row("4 scheduler", circuits.scheduler.data.common.degree_bits(), || Ok(circuits.scheduler.prove(&tip, &witnesses.public_data)?))?;
+    for (i, layer) in circuits.compression.iter().enumerate() {
+        let inner = proof.clone();
+        proof = comparison.row(&format!("5 compression {}", i + 1), layer.data.common.degree_bits(), || Ok(layer.prove(&inner)?))?;
+    }
+    comparison.print_totals();
+    // Every prover's proofs went into the next round; the last one's final proof must verify.
+    circuits.final_verifier().verify(&circuits.final_proof_bytes(proof)?, &witnesses.public_data)?;
+    println!("final proof verified");
+    Ok(())
+}
