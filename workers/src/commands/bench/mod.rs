@@ -303,15 +303,22 @@ fn prove_directly(basic: &BTreeMap<CircuitId, BasicCircuit>, circuits: &Aggregat
     Ok((vec![basic_round, leaves, nodes, tip_round, scheduler_round, compression_round], bytes))
 }
 
+/// A `txs`-transaction devnet batch's basic witnesses, and every circuit (basic and aggregation)
+/// of its protocol version, built.
+async fn batch_and_circuits(txs: usize, config: &BasicCircuitsConfig, aggregation_config: &AggregationConfig) -> anyhow::Result<(BasicWitnesses, BTreeMap<CircuitId, BasicCircuit>, AggregationCircuits)> {
+    let input = devnet_batch_of(txs).await?;
+    let witnesses = generate_basic_witnesses(&input, config)?;
+    let started = Instant::now();
+    let basic: BTreeMap<CircuitId, BasicCircuit> = CircuitId::ALL.into_iter().map(|id| (id, BasicCircuit::build(id, config))).collect();
+    let circuits = AggregationCircuits::build(&basic, aggregation_config, input.protocol_version)?;
+    println!("built every circuit in {:.1} s", started.elapsed().as_secs_f64());
+    Ok((witnesses, basic, circuits))
+}
+
 async fn aggregate(config: BasicCircuitsConfig, txs: usize) -> anyhow::Result<()> {
     let aggregation_config = AggregationConfig::default();
     println!("aggregation of a {txs}-transaction devnet batch, basic shape {config:?}, {aggregation_config:?}");
-    let input = devnet_batch_of(txs).await?;
-    let witnesses = generate_basic_witnesses(&input, &config)?;
-    let started = Instant::now();
-    let basic: BTreeMap<CircuitId, BasicCircuit> = CircuitId::ALL.into_iter().map(|id| (id, BasicCircuit::build(id, &config))).collect();
-    let circuits = AggregationCircuits::build(&basic, &aggregation_config, input.protocol_version)?;
-    println!("built every circuit in {:.1} s", started.elapsed().as_secs_f64());
+    let (witnesses, basic, circuits) = batch_and_circuits(txs, &config, &aggregation_config).await?;
 
     let (rounds, bytes) = prove_directly(&basic, &circuits, &witnesses)?;
     println!("{:<22} {:>6} {:>10} {:>10} {:>9}", "round", "proofs", "total s", "per proof", "peak MiB");

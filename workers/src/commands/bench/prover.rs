@@ -10,14 +10,12 @@ use via_circuit_prover::cpu::CpuBackend;
 use via_circuit_prover::poseidon::Simd;
 use via_circuit_prover::{Plonky2Backend, ProverBackend};
 use via_circuits::aggregation::node::{AggregatedProof, NODE_ARITY};
-use via_circuits::aggregation::{AggregationCircuits, Proof};
+use via_circuits::aggregation::Proof;
 use via_circuits::basic::CircuitId;
-use via_circuits::prover::BasicCircuit;
 use via_circuits::proving::{Prover, use_prover};
-use via_circuits::witness_generator::generate_basic_witnesses;
 use via_schemas::config::{AggregationConfig, BasicCircuitsConfig};
 
-use super::{devnet_batch_of, peak_memory_mib, reset_peak_memory};
+use super::{batch_and_circuits, peak_memory_mib, reset_peak_memory};
 
 /// The provers compared: plonky2's, then ours on plonky2's own hashing and FFT (the protocol
 /// alone), then ours on each CPU backend this machine has.
@@ -89,12 +87,7 @@ impl Comparison {
 pub async fn run(config: BasicCircuitsConfig, txs: usize, runs: usize) -> anyhow::Result<()> {
     let aggregation_config = AggregationConfig::default();
     println!("every circuit type of a {txs}-transaction devnet batch, basic shape {config:?}, {aggregation_config:?}, fastest of {runs} run(s), {} threads", rayon::current_num_threads());
-    let input = devnet_batch_of(txs).await?;
-    let witnesses = generate_basic_witnesses(&input, &config)?;
-    let started = Instant::now();
-    let basic: BTreeMap<CircuitId, BasicCircuit> = CircuitId::ALL.into_iter().map(|id| (id, BasicCircuit::build(id, &config))).collect();
-    let circuits = AggregationCircuits::build(&basic, &aggregation_config, input.protocol_version)?;
-    println!("built every circuit in {:.1} s", started.elapsed().as_secs_f64());
+    let (witnesses, basic, circuits) = batch_and_circuits(txs, &config, &aggregation_config).await?;
     let mut comparison = Comparison::new(runs);
     comparison.print_header();
     let fastest = comparison.provers.last().expect("provers").clone();
