@@ -207,32 +207,80 @@ mod avx512 {
         }
     }
 
+    /// A sum of 64x64-bit products kept unreduced, as a 192-bit value `top·2^128 + hi·2^64 + lo`:
+    /// adding a product costs a few adds and compares instead of a reduction, and the sum is
+    /// reduced once.
+    #[derive(Clone, Copy)]
+    struct Sum {
+        lo: V,
+        hi: V,
+        top: V,
+    }
+
+    impl Sum {
+        /// `x`, a value below 2^64.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn of(x: V) -> Self {
+            Self { lo: x, hi: _mm512_setzero_si512(), top: _mm512_setzero_si512() }
+        }
+
+        /// Adds `a·b`.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn add_product(self, a: V, b: V) -> Self {
+            let (hi, lo) = mul_wide(a, b);
+            let one = splat(1);
+            let sum_lo = _mm512_add_epi64(self.lo, lo);
+            // A product's high half is at most 2^64 - 2, so adding the carry cannot wrap.
+            let hi = _mm512_mask_add_epi64(hi, _mm512_cmplt_epu64_mask(sum_lo, lo), hi, one);
+            let sum_hi = _mm512_add_epi64(self.hi, hi);
+            let top = _mm512_mask_add_epi64(self.top, _mm512_cmplt_epu64_mask(sum_hi, hi), self.top, one);
+            Self { lo: sum_lo, hi: sum_hi, top }
+        }
+
+        /// The sum modulo p (below 2^64), using 2^128 = -2^32 (mod p). Sums of up to 2^32
+        /// products keep `top·2^32` below 2^64.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn reduce(self) -> V {
+            let r = reduce128(self.hi, self.lo);
+            let t = _mm512_slli_epi64(self.top, 32);
+            // r - t, and on a borrow + p (= - EPSILON after the wrap); t is tiny, so once suffices.
+            let d = _mm512_sub_epi64(r, t);
+            _mm512_mask_sub_epi64(d, _mm512_cmplt_epu64_mask(r, t), d, splat(EPSILON))
+        }
+    }
+
     /// The partial rounds in plonky2's fast form: one change of basis, then per round an S-box
-    /// on the first element and a sparse matrix (first row `w_hat`, first column `v`).
+    /// on the first element and a sparse matrix (first row `w_hat`, first column `v`). Every
+    /// dot product is summed unreduced and reduced once.
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn partial_rounds(state: &mut [V; SPONGE_WIDTH], round: &mut usize) {
         for (x, c) in state.iter_mut().zip(<F as Poseidon>::FAST_PARTIAL_FIRST_ROUND_CONSTANT) {
             *x = add(*x, splat(c));
         }
-        let mut next = [_mm512_setzero_si512(); SPONGE_WIDTH];
-        next[0] = state[0];
-        for (x, row) in state[1..].iter().zip(<F as Poseidon>::FAST_PARTIAL_ROUND_INITIAL_MATRIX) {
-            for (y, m) in next[1..].iter_mut().zip(row) {
-                *y = add(*y, mul(*x, splat(m)));
+        let matrix = <F as Poseidon>::FAST_PARTIAL_ROUND_INITIAL_MATRIX;
+        let mut next = *state;
+        for (j, y) in next[1..].iter_mut().enumerate() {
+            let mut sum = Sum::of(_mm512_setzero_si512());
+            for (x, row) in state[1..].iter().zip(&matrix) {
+                sum = sum.add_product(*x, splat(row[j]));
             }
+            *y = sum.reduce();
         }
         *state = next;
         let mds00 = splat(<F as Poseidon>::MDS_MATRIX_CIRC[0] + <F as Poseidon>::MDS_MATRIX_DIAG[0]);
         for r in 0..N_PARTIAL_ROUNDS {
             let s0 = add(sbox(state[0]), splat(<F as Poseidon>::FAST_PARTIAL_ROUND_CONSTANTS[r]));
-            let mut d = mul(s0, mds00);
+            let mut d = Sum::of(_mm512_setzero_si512()).add_product(s0, mds00);
             let sparse = <F as Poseidon>::FAST_PARTIAL_ROUND_W_HATS[r].into_iter().zip(<F as Poseidon>::FAST_PARTIAL_ROUND_VS[r]);
             for (x, (w_hat, v)) in state[1..].iter_mut().zip(sparse) {
-                d = add(d, mul(*x, splat(w_hat)));
-                *x = add(*x, mul(s0, splat(v)));
+                d = d.add_product(*x, splat(w_hat));
+                *x = Sum::of(*x).add_product(s0, splat(v)).reduce();
             }
-            state[0] = d;
+            state[0] = d.reduce();
         }
         *round += N_PARTIAL_ROUNDS;
     }
