@@ -7,7 +7,7 @@ use plonky2::field::types::Sample;
 use plonky2::fri::oracle::PolynomialBatch;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::plonk::config::GenericConfig;
-use plonky2::util::{log2_strict, reverse_index_bits_in_place};
+use plonky2::util::log2_strict;
 use rayon::prelude::*;
 
 use crate::{F, ProverBackend};
@@ -25,35 +25,12 @@ pub fn commit<C: GenericConfig<2, F = F, Hasher = PoseidonHash>>(
     cap_height: usize,
 ) -> PolynomialBatch<F, C, 2> {
     let degree = polynomials[0].len();
-    let mut columns = backend.coset_lde(&polynomials, rate_bits);
+    let mut leaves = backend.lde_rows(&polynomials, rate_bits);
     if blinding {
-        columns.extend((0..SALT_SIZE).map(|_| F::rand_vec(degree << rate_bits)));
+        leaves.par_iter_mut().for_each(|leaf| leaf.extend(F::rand_vec(SALT_SIZE)));
     }
-    let leaves = rows_bit_reversed(&columns);
     let merkle_tree = backend.merkle_tree(leaves, cap_height);
     PolynomialBatch { polynomials, merkle_tree, degree_log: log2_strict(degree), rate_bits, blinding }
-}
-
-/// Row `j` of the result is row `reverse_bits(j)` of `columns`. Rows are gathered in natural
-/// order a tile at a time (each column's run of the tile copied while the tile's rows stay in
-/// cache) and then reordered, which moves only the rows' pointers.
-fn rows_bit_reversed(columns: &[Vec<F>]) -> Vec<Vec<F>> {
-    /// Rows per tile: a tile of 135-wide rows is about 140 KB, well inside a core's L2.
-    const TILE: usize = 128;
-    let mut rows: Vec<Vec<F>> = vec![Vec::new(); columns[0].len()];
-    rows.par_chunks_mut(TILE).enumerate().for_each(|(t, tile)| {
-        let start = t * TILE;
-        for row in tile.iter_mut() {
-            *row = Vec::with_capacity(columns.len());
-        }
-        for column in columns {
-            for (row, &value) in tile.iter_mut().zip(&column[start..]) {
-                row.push(value);
-            }
-        }
-    });
-    reverse_index_bits_in_place(&mut rows);
-    rows
 }
 
 #[cfg(test)]

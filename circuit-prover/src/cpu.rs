@@ -10,7 +10,8 @@ use plonky2::field::types::{Field, PrimeField64};
 use rayon::prelude::*;
 
 use crate::poseidon::{Simd, State, permute_all};
-use crate::{F, ProverBackend};
+use crate::{F, Plonky2Backend, ProverBackend};
+use plonky2::field::polynomial::PolynomialCoeffs;
 
 /// Permutations handed to one thread at a time: enough to amortize scheduling, small enough to
 /// keep both cores busy on small trees.
@@ -114,6 +115,14 @@ fn lay_out(buf: &mut [HashOut<F>], levels: &[Vec<HashOut<F>>], first_leaf: usize
 impl ProverBackend for CpuBackend {
     fn name(&self) -> String {
         format!("cpu ({:?})", self.simd).to_lowercase()
+    }
+
+    fn lde_rows(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize) -> Vec<Vec<F>> {
+        let vectorized = match self.simd {
+            Simd::Avx512 => crate::ntt::lde_rows_avx512(polynomials, rate_bits, F::coset_shift()),
+            Simd::Scalar => None,
+        };
+        vectorized.unwrap_or_else(|| Plonky2Backend.lde_rows(polynomials, rate_bits))
     }
 
     fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, PoseidonHash> {

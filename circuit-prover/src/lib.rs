@@ -10,6 +10,8 @@
 
 pub mod commit;
 pub mod cpu;
+mod goldilocks;
+pub mod ntt;
 pub mod poseidon;
 pub mod prover;
 
@@ -30,13 +32,15 @@ pub trait ProverBackend: Send + Sync {
     /// of `2^cap_height` digests, identical to plonky2's `MerkleTree::new`.
     fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, PoseidonHash>;
 
-    /// Each polynomial's values on the coset `g·H` of the subgroup of order `len << rate_bits`
-    /// (`g` is plonky2's coset shift), in natural order, as plonky2's `PolynomialBatch` computes
-    /// them. plonky2's FFT by default.
-    fn coset_lde(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize) -> Vec<Vec<F>> {
+    /// The coset LDE of `polynomials` (all of one length) at rate `2^-rate_bits`, as Merkle
+    /// leaves: row `j` holds each polynomial's value at `g·w^i`, `i = reverse_bits(j)` (`w` of
+    /// order `len << rate_bits`, `g` plonky2's coset shift), as plonky2's `PolynomialBatch` lays
+    /// its leaves out. plonky2's FFT, then a transposition, by default.
+    fn lde_rows(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize) -> Vec<Vec<F>> {
         use plonky2::field::types::Field;
         use rayon::prelude::*;
-        polynomials.par_iter().map(|p| p.lde(rate_bits).coset_fft_with_options(F::coset_shift(), Some(rate_bits), None).values).collect()
+        let columns: Vec<Vec<F>> = polynomials.par_iter().map(|p| p.lde(rate_bits).coset_fft_with_options(F::coset_shift(), Some(rate_bits), None).values).collect();
+        rows_bit_reversed(&columns)
     }
 
     /// Each polynomial's coefficients from its values on the subgroup of its length (an inverse
@@ -59,4 +63,28 @@ impl ProverBackend for Plonky2Backend {
     fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
         MerkleTree::new(leaves, cap_height)
     }
+}
+
+/// Row `j` of the result is row `reverse_bits(j)` of `columns`. Rows are gathered in natural
+/// order a tile at a time (each column's run of the tile copied while the tile's rows stay in
+/// cache) and then reordered, which moves only the rows' pointers.
+fn rows_bit_reversed(columns: &[Vec<F>]) -> Vec<Vec<F>> {
+    use rayon::prelude::*;
+    /// Rows per tile: a tile of 135-wide rows is about 140 KB, well inside a core's L2.
+    const TILE: usize = 128;
+    let Some(first) = columns.first() else { return Vec::new() };
+    let mut rows: Vec<Vec<F>> = vec![Vec::new(); first.len()];
+    rows.par_chunks_mut(TILE).enumerate().for_each(|(t, tile)| {
+        let start = t * TILE;
+        for row in tile.iter_mut() {
+            *row = Vec::with_capacity(columns.len());
+        }
+        for column in columns {
+            for (row, &value) in tile.iter_mut().zip(&column[start..]) {
+                row.push(value);
+            }
+        }
+    });
+    plonky2::util::reverse_index_bits_in_place(&mut rows);
+    rows
 }
