@@ -1,12 +1,16 @@
-//! The heavy parts of proving a plonky2 circuit, behind [`ProverBackend`], so they can run on
-//! whatever the machine has: Poseidon Merkle trees over LDE rows today (70-85% of plonky2's prove
-//! time), LDE next. Every backend produces exactly what plonky2 produces for the same input, so
-//! its trees slot into plonky2's own data structures and proofs verify unchanged.
+//! Our prover for plonky2 circuits, with its heavy parts behind [`ProverBackend`] so they can run
+//! on whatever the machine has: coset LDEs laid out as Merkle leaves, and Poseidon Merkle trees
+//! over them (together most of plonky2's prove time). Every backend produces exactly what
+//! plonky2 produces for the same input, so its commitments are plonky2's own data structures and
+//! proofs verify unchanged.
 //!
+//! - [`prover`]: the PLONK prover (plonky2's protocol and transcript) on a backend.
+//! - [`commit`]: polynomial commitments (plonky2's `PolynomialBatch`) made through a backend.
+//! - [`cpu`]: the CPU backend: Merkle trees hashed level by level in batches, in parallel; LDEs
+//!   with [`ntt`].
+//! - [`ntt`]: coset LDEs of eight polynomials per AVX-512 pass, written as Merkle leaves.
 //! - [`poseidon`]: the Poseidon permutation over Goldilocks on many states at once, eight per
 //!   AVX-512 vector where the CPU has it (detected at run time), plonky2's scalar code otherwise.
-//! - [`cpu`]: the CPU backend: Merkle trees hashed level by level in batches, in parallel.
-//! - [`commit`]: polynomial commitments (plonky2's `PolynomialBatch`) made through a backend.
 
 pub mod commit;
 pub mod cpu;
