@@ -9,7 +9,7 @@ use plonky2::plonk::config::Hasher;
 use plonky2::field::types::{Field, PrimeField64};
 use rayon::prelude::*;
 
-use crate::poseidon::{Simd, State, permute_all};
+use crate::poseidon::{State, permute_all};
 use crate::{F, Plonky2Backend, ProverBackend};
 use plonky2::field::polynomial::PolynomialCoeffs;
 
@@ -17,10 +17,45 @@ use plonky2::field::polynomial::PolynomialCoeffs;
 /// keep both cores busy on small trees.
 const BATCH: usize = 256;
 
-/// The CPU backend, with the SIMD width it runs.
+/// The vector width the CPU backend computes with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Simd {
+    /// Eight states per pass in AVX-512 registers.
+    Avx512,
+    /// Four states per pass in AVX2 registers.
+    Avx2,
+    /// plonky2's scalar permutation, one state at a time.
+    Scalar,
+}
+
+impl Simd {
+    /// Every width, widest first.
+    pub const ALL: [Simd; 3] = [Simd::Avx512, Simd::Avx2, Simd::Scalar];
+
+    /// The widest this CPU runs.
+    pub fn detect() -> Self {
+        Self::ALL.into_iter().find(|simd| simd.is_available()).unwrap_or(Self::Scalar)
+    }
+
+    /// Whether this CPU runs `self`.
+    pub fn is_available(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Self::Avx512 | Self::Avx2 => false,
+            Self::Scalar => true,
+        }
+    }
+}
+
+/// The CPU backend, with the SIMD widths its LDEs and its hashing run.
 #[derive(Clone, Copy, Debug)]
 pub struct CpuBackend {
-    simd: Simd,
+    lde: Simd,
+    hashing: Simd,
 }
 
 impl Default for CpuBackend {
@@ -30,18 +65,18 @@ impl Default for CpuBackend {
 }
 
 impl CpuBackend {
-    /// The widest SIMD this CPU has.
+    /// The fastest this CPU runs: LDEs at its widest SIMD; hashing with AVX-512 where it has it,
+    /// else plonky2's scalar permutation, which beats ours on four AVX2 lanes (0.74x on
+    /// `prover bench merkle`: a 64x64-bit product takes four 32-bit multiplies there, against
+    /// one scalar instruction).
     pub fn detect() -> Self {
-        Self { simd: Simd::detect() }
+        let hashing = if Simd::Avx512.is_available() { Simd::Avx512 } else { Simd::Scalar };
+        Self { lde: Simd::detect(), hashing }
     }
 
-    /// A given SIMD width, if this CPU has it.
+    /// One SIMD width for everything, if this CPU has it.
     pub fn with_simd(simd: Simd) -> Option<Self> {
-        simd.is_available().then_some(Self { simd })
-    }
-
-    pub fn simd(&self) -> Simd {
-        self.simd
+        simd.is_available().then_some(Self { lde: simd, hashing: simd })
     }
 
     /// Digests of equally long leaves: a leaf of at most four elements is its own digest (zero
@@ -62,7 +97,7 @@ impl CpuBackend {
                             *slot = x.to_noncanonical_u64();
                         }
                     }
-                    permute_all(&mut states, self.simd);
+                    permute_all(&mut states, self.hashing);
                 }
                 states.into_iter().map(|s| digest(&s))
             })
@@ -84,7 +119,7 @@ impl CpuBackend {
                         state
                     })
                     .collect();
-                permute_all(&mut states, self.simd);
+                permute_all(&mut states, self.hashing);
                 states.into_iter().map(|s| digest(&s))
             })
             .collect()
@@ -114,15 +149,12 @@ fn lay_out(buf: &mut [HashOut<F>], levels: &[Vec<HashOut<F>>], first_leaf: usize
 
 impl ProverBackend for CpuBackend {
     fn name(&self) -> String {
-        format!("cpu ({:?})", self.simd).to_lowercase()
+        let name = if self.lde == self.hashing { format!("cpu ({:?})", self.lde) } else { format!("cpu (lde {:?}, hashing {:?})", self.lde, self.hashing) };
+        name.to_lowercase()
     }
 
     fn lde_rows(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize) -> Vec<Vec<F>> {
-        let vectorized = match self.simd {
-            Simd::Avx512 => crate::ntt::lde_rows_avx512(polynomials, rate_bits, F::coset_shift()),
-            Simd::Scalar => None,
-        };
-        vectorized.unwrap_or_else(|| Plonky2Backend.lde_rows(polynomials, rate_bits))
+        crate::ntt::lde_rows(polynomials, rate_bits, F::coset_shift(), self.lde).unwrap_or_else(|| Plonky2Backend.lde_rows(polynomials, rate_bits))
     }
 
     fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
@@ -158,7 +190,7 @@ mod tests {
     #[test]
     fn trees_equal_plonky2s_for_every_shape() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-        let backends: Vec<CpuBackend> = [Simd::Avx512, Simd::Scalar].into_iter().filter_map(CpuBackend::with_simd).collect();
+        let backends: Vec<CpuBackend> = Simd::ALL.into_iter().filter_map(CpuBackend::with_simd).collect();
         assert!(!backends.is_empty());
         for log_leaves in [0, 1, 2, 3, 5, 10] {
             // Widths around the no-hash limit (4) and the sponge rate (8), and a wire count.

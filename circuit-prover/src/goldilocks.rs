@@ -1,18 +1,115 @@
-//! Goldilocks arithmetic on eight lanes of an AVX-512 register, shared by the Poseidon
-//! permutation and the NTT. Values are kept below 2^64 but not necessarily below p; every
-//! operation is correct modulo p for such inputs, and [`avx512::canonical`] makes a value
-//! canonical.
+//! Goldilocks arithmetic on the lanes of a SIMD register (eight with AVX-512, four with AVX2),
+//! shared by the Poseidon permutation and the NTT. Values are kept below 2^64 but not
+//! necessarily below p; every operation is correct modulo p for such inputs, and `canonical`
+//! makes a value canonical.
+//!
+//! Each instruction set supplies a few lane primitives (wrapping 64-bit adds, 32x32-bit
+//! multiplies, shifts, unsigned compares giving a lane mask, masked adds); the field operations
+//! are written once on top of them ([`field_ops`]) and expanded per instruction set, with that
+//! set's target feature, so everything inlines into the caller's vector code.
 
+/// The field operations from the lane primitives in scope, every function compiled with target
+/// feature `$feature`.
+macro_rules! field_ops {
+    ($feature:literal) => {
+        pub const P: u64 = 0xFFFF_FFFF_0000_0001;
+        /// 2^64 mod p, and the low-32-bit mask.
+        pub const EPSILON: u64 = 0xFFFF_FFFF;
+
+        /// `a + b` modulo p.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        pub fn add(a: V, b: V) -> V {
+            let eps = splat(EPSILON);
+            let s = add64(a, b);
+            // A wrap past 2^64 loses 2^64 = EPSILON (mod p): add it back, and once more if that
+            // wrapped too (only possible for non-canonical inputs).
+            let wrapped = lt(s, a);
+            let s = mask_add(s, wrapped, eps);
+            let wrapped_again = mask_and(wrapped, lt(s, eps));
+            mask_add(s, wrapped_again, eps)
+        }
+
+        /// `a - b` modulo p.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        pub fn sub(a: V, b: V) -> V {
+            let eps = splat(EPSILON);
+            let d = sub64(a, b);
+            // A borrow added 2^64 = EPSILON too much: take it off, and once more if that
+            // borrowed too (only possible for non-canonical inputs).
+            let borrowed = lt(a, b);
+            let d2 = mask_sub(d, borrowed, eps);
+            let borrowed_again = mask_and(borrowed, lt(d, eps));
+            mask_sub(d2, borrowed_again, eps)
+        }
+
+        /// `a + b` as 64-bit lanes, and the carry out of each (0 or 1).
+        #[inline]
+        #[target_feature(enable = $feature)]
+        pub fn carrying_add(a: V, b: V) -> (V, V) {
+            let s = add64(a, b);
+            (s, ones_where(lt(s, b)))
+        }
+
+        /// The 128-bit product `a * b` as `(high, low)` 64-bit halves, from four 32x32-bit
+        /// products.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        pub fn mul_wide(a: V, b: V) -> (V, V) {
+            let mask = splat(EPSILON);
+            let (a_hi, b_hi) = (shr32(a), shr32(b));
+            let ll = mul32(a, b);
+            let lh = mul32(a, b_hi);
+            let hl = mul32(a_hi, b);
+            let hh = mul32(a_hi, b_hi);
+            // Neither sum can wrap: (2^32 - 1)^2 + 2^32 - 1 < 2^64.
+            let t = add64(hl, shr32(ll));
+            let u = add64(lh, and64(t, mask));
+            let lo = or64(shl32(u), and64(ll, mask));
+            let hi = add64(add64(hh, shr32(t)), shr32(u));
+            (hi, lo)
+        }
+
+        /// `hi * 2^64 + lo` modulo p, using 2^64 = 2^32 - 1 and 2^96 = -1 (mod p).
+        #[inline]
+        #[target_feature(enable = $feature)]
+        pub fn reduce128(hi: V, lo: V) -> V {
+            let eps = splat(EPSILON);
+            let hi_hi = shr32(hi);
+            let hi_lo = and64(hi, eps);
+            // lo - hi_hi; a borrow took 2^64 = EPSILON too many.
+            let t0 = mask_sub(sub64(lo, hi_hi), lt(lo, hi_hi), eps);
+            // hi_lo * EPSILON < 2^64.
+            let t1 = sub64(shl32(hi_lo), hi_lo);
+            let s = add64(t0, t1);
+            mask_add(s, lt(s, t0), eps)
+        }
+
+        #[inline]
+        #[target_feature(enable = $feature)]
+        pub fn mul(a: V, b: V) -> V {
+            let (hi, lo) = mul_wide(a, b);
+            reduce128(hi, lo)
+        }
+
+        #[inline]
+        #[target_feature(enable = $feature)]
+        pub fn canonical(x: V) -> V {
+            let p = splat(P);
+            mask_sub(x, not_lt(x, p), p)
+        }
+    };
+}
+
+/// Eight lanes in an AVX-512 register; lane masks are `__mmask8`.
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512 {
     use core::arch::x86_64::*;
 
     pub const LANES: usize = 8;
-    pub const P: u64 = 0xFFFF_FFFF_0000_0001;
-    /// 2^64 mod p, and the low-32-bit mask.
-    pub const EPSILON: u64 = 0xFFFF_FFFF;
-
     pub type V = __m512i;
+    type Mask = __mmask8;
 
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -20,82 +117,237 @@ pub(crate) mod avx512 {
         _mm512_set1_epi64(x as i64)
     }
 
-    /// `a + b` modulo p.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub fn add(a: V, b: V) -> V {
-        let eps = splat(EPSILON);
-        let s = _mm512_add_epi64(a, b);
-        // A wrap past 2^64 loses 2^64 = EPSILON (mod p): add it back, and once more if that
-        // wrapped too (only possible for non-canonical inputs).
-        let wrapped = _mm512_cmplt_epu64_mask(s, a);
-        let s = _mm512_mask_add_epi64(s, wrapped, s, eps);
-        let wrapped_again = wrapped & _mm512_cmplt_epu64_mask(s, eps);
-        _mm512_mask_add_epi64(s, wrapped_again, s, eps)
-    }
-
-    /// The 128-bit product `a * b` as `(high, low)` 64-bit halves, from four 32x32-bit products.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub fn mul_wide(a: V, b: V) -> (V, V) {
-        let mask = splat(EPSILON);
-        let (a_hi, b_hi) = (_mm512_srli_epi64(a, 32), _mm512_srli_epi64(b, 32));
-        let ll = _mm512_mul_epu32(a, b);
-        let lh = _mm512_mul_epu32(a, b_hi);
-        let hl = _mm512_mul_epu32(a_hi, b);
-        let hh = _mm512_mul_epu32(a_hi, b_hi);
-        // Neither sum can wrap: (2^32 - 1)^2 + 2^32 - 1 < 2^64.
-        let t = _mm512_add_epi64(hl, _mm512_srli_epi64(ll, 32));
-        let u = _mm512_add_epi64(lh, _mm512_and_si512(t, mask));
-        let lo = _mm512_or_si512(_mm512_slli_epi64(u, 32), _mm512_and_si512(ll, mask));
-        let hi = _mm512_add_epi64(_mm512_add_epi64(hh, _mm512_srli_epi64(t, 32)), _mm512_srli_epi64(u, 32));
-        (hi, lo)
-    }
-
-    /// `hi * 2^64 + lo` modulo p, using 2^64 = 2^32 - 1 and 2^96 = -1 (mod p).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub fn reduce128(hi: V, lo: V) -> V {
-        let eps = splat(EPSILON);
-        let hi_hi = _mm512_srli_epi64(hi, 32);
-        let hi_lo = _mm512_and_si512(hi, eps);
-        // lo - hi_hi; a borrow took 2^64 = EPSILON too many.
-        let borrow = _mm512_cmplt_epu64_mask(lo, hi_hi);
-        let t0 = _mm512_sub_epi64(lo, hi_hi);
-        let t0 = _mm512_mask_sub_epi64(t0, borrow, t0, eps);
-        // hi_lo * EPSILON < 2^64.
-        let t1 = _mm512_sub_epi64(_mm512_slli_epi64(hi_lo, 32), hi_lo);
-        let s = _mm512_add_epi64(t0, t1);
-        let wrapped = _mm512_cmplt_epu64_mask(s, t0);
-        _mm512_mask_add_epi64(s, wrapped, s, eps)
+    pub fn zero() -> V {
+        _mm512_setzero_si512()
     }
 
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub fn mul(a: V, b: V) -> V {
-        let (hi, lo) = mul_wide(a, b);
-        reduce128(hi, lo)
+    pub fn load(lanes: &[u64; LANES]) -> V {
+        // SAFETY: `lanes` is 64 readable bytes.
+        unsafe { _mm512_loadu_si512(lanes.as_ptr().cast()) }
     }
 
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub fn canonical(x: V) -> V {
-        let p = splat(P);
-        let over = _mm512_cmpge_epu64_mask(x, p);
-        _mm512_mask_sub_epi64(x, over, x, p)
+    pub fn store(x: V) -> [u64; LANES] {
+        let mut lanes = [0; LANES];
+        // SAFETY: `lanes` is 64 writable bytes.
+        unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), x) };
+        lanes
     }
 
-    /// `a - b` modulo p.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub fn sub(a: V, b: V) -> V {
-        let eps = splat(EPSILON);
-        let d = _mm512_sub_epi64(a, b);
-        // A borrow added 2^64 = EPSILON too much: take it off, and once more if that borrowed too
-        // (only possible for non-canonical inputs).
-        let borrowed = _mm512_cmplt_epu64_mask(a, b);
-        let d2 = _mm512_mask_sub_epi64(d, borrowed, d, eps);
-        let borrowed_again = borrowed & _mm512_cmplt_epu64_mask(d, eps);
-        _mm512_mask_sub_epi64(d2, borrowed_again, d2, eps)
+    pub fn add64(a: V, b: V) -> V {
+        _mm512_add_epi64(a, b)
     }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn sub64(a: V, b: V) -> V {
+        _mm512_sub_epi64(a, b)
+    }
+
+    /// Low 32 bits of each lane of `a` times those of `b`, as 64-bit lanes.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn mul32(a: V, b: V) -> V {
+        _mm512_mul_epu32(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn shr32(a: V) -> V {
+        _mm512_srli_epi64(a, 32)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn shl32(a: V) -> V {
+        _mm512_slli_epi64(a, 32)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn and64(a: V, b: V) -> V {
+        _mm512_and_si512(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn or64(a: V, b: V) -> V {
+        _mm512_or_si512(a, b)
+    }
+
+    /// Lanes where `a < b` (unsigned).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn lt(a: V, b: V) -> Mask {
+        _mm512_cmplt_epu64_mask(a, b)
+    }
+
+    /// Lanes where `a >= b` (unsigned).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn not_lt(a: V, b: V) -> Mask {
+        _mm512_cmpge_epu64_mask(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn mask_and(a: Mask, b: Mask) -> Mask {
+        a & b
+    }
+
+    /// `s + x` in the lanes of `m`, `s` elsewhere.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn mask_add(s: V, m: Mask, x: V) -> V {
+        _mm512_mask_add_epi64(s, m, s, x)
+    }
+
+    /// `s - x` in the lanes of `m`, `s` elsewhere.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn mask_sub(s: V, m: Mask, x: V) -> V {
+        _mm512_mask_sub_epi64(s, m, s, x)
+    }
+
+    /// 1 in the lanes of `m`, 0 elsewhere.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn ones_where(m: Mask) -> V {
+        _mm512_maskz_set1_epi64(m, 1)
+    }
+
+    field_ops!("avx512f");
+}
+
+/// Four lanes in an AVX2 register; lane masks are registers of all-ones or all-zeros lanes.
+/// AVX2 compares only signed 64-bit lanes, so unsigned compares flip both sign bits first.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2 {
+    use core::arch::x86_64::*;
+
+    pub const LANES: usize = 4;
+    pub type V = __m256i;
+    type Mask = __m256i;
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn splat(x: u64) -> V {
+        _mm256_set1_epi64x(x as i64)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn zero() -> V {
+        _mm256_setzero_si256()
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn load(lanes: &[u64; LANES]) -> V {
+        // SAFETY: `lanes` is 32 readable bytes.
+        unsafe { _mm256_loadu_si256(lanes.as_ptr().cast()) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn store(x: V) -> [u64; LANES] {
+        let mut lanes = [0; LANES];
+        // SAFETY: `lanes` is 32 writable bytes.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), x) };
+        lanes
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn add64(a: V, b: V) -> V {
+        _mm256_add_epi64(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn sub64(a: V, b: V) -> V {
+        _mm256_sub_epi64(a, b)
+    }
+
+    /// Low 32 bits of each lane of `a` times those of `b`, as 64-bit lanes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn mul32(a: V, b: V) -> V {
+        _mm256_mul_epu32(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn shr32(a: V) -> V {
+        _mm256_srli_epi64(a, 32)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn shl32(a: V) -> V {
+        _mm256_slli_epi64(a, 32)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn and64(a: V, b: V) -> V {
+        _mm256_and_si256(a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn or64(a: V, b: V) -> V {
+        _mm256_or_si256(a, b)
+    }
+
+    /// Lanes where `a < b` (unsigned).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn lt(a: V, b: V) -> Mask {
+        let sign = splat(1 << 63);
+        _mm256_cmpgt_epi64(_mm256_xor_si256(b, sign), _mm256_xor_si256(a, sign))
+    }
+
+    /// Lanes where `a >= b` (unsigned).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn not_lt(a: V, b: V) -> Mask {
+        _mm256_xor_si256(lt(a, b), splat(u64::MAX))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn mask_and(a: Mask, b: Mask) -> Mask {
+        _mm256_and_si256(a, b)
+    }
+
+    /// `s + x` in the lanes of `m`, `s` elsewhere.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn mask_add(s: V, m: Mask, x: V) -> V {
+        _mm256_add_epi64(s, _mm256_and_si256(m, x))
+    }
+
+    /// `s - x` in the lanes of `m`, `s` elsewhere.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn mask_sub(s: V, m: Mask, x: V) -> V {
+        _mm256_sub_epi64(s, _mm256_and_si256(m, x))
+    }
+
+    /// 1 in the lanes of `m`, 0 elsewhere.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn ones_where(m: Mask) -> V {
+        _mm256_srli_epi64(m, 63)
+    }
+
+    field_ops!("avx2");
 }

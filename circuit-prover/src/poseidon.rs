@@ -1,60 +1,42 @@
 //! Poseidon over Goldilocks (width 12, plonky2's constants and round structure) applied to many
 //! states at once. plonky2 1.1 hashes one state at a time with scalar code (its AVX2 version is
 //! disabled); a Merkle tree hashes millions of independent states, which vectorize across lanes:
-//! with AVX-512, lane `k` of vector `i` holds element `i` of state `k`, eight states per pass.
+//! with AVX-512 (AVX2), lane `k` of vector `i` holds element `i` of state `k`, eight (four)
+//! states per pass.
 
 use plonky2::field::types::{Field, PrimeField64};
 use plonky2::hash::poseidon::{Poseidon, SPONGE_WIDTH};
 
 use crate::F;
+use crate::cpu::Simd;
 
 /// A permutation state, as raw `u64`s (any value below 2^64; outputs are canonical).
 pub type State = [u64; SPONGE_WIDTH];
 
-/// How states are permuted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Simd {
-    /// Eight states per pass in AVX-512 registers.
-    Avx512,
-    /// plonky2's scalar permutation, one state at a time.
-    Scalar,
-}
-
-impl Simd {
-    /// The widest this CPU runs.
-    pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return Self::Avx512;
-        }
-        Self::Scalar
-    }
-
-    /// Whether this CPU runs `self`.
-    pub fn is_available(self) -> bool {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
-            #[cfg(not(target_arch = "x86_64"))]
-            Self::Avx512 => false,
-            Self::Scalar => true,
-        }
-    }
-}
-
 /// Permutes every state in place with `simd`, which must be available (see [`Simd::is_available`]).
 pub fn permute_all(states: &mut [State], simd: Simd) {
     assert!(simd.is_available(), "{simd:?} is not available on this CPU");
-    let mut rest: &mut [State] = states;
-    #[cfg(target_arch = "x86_64")]
-    if simd == Simd::Avx512 {
-        let mut chunks = rest.chunks_exact_mut(crate::goldilocks::avx512::LANES);
-        for chunk in &mut chunks {
-            // SAFETY: AVX-512F is available (asserted above).
-            unsafe { avx512::permute8(chunk.try_into().expect("a chunk of eight")) };
+    let rest: &mut [State] = match simd {
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => {
+            let mut chunks = states.chunks_exact_mut(crate::goldilocks::avx512::LANES);
+            for chunk in &mut chunks {
+                // SAFETY: AVX-512F is available (asserted above).
+                unsafe { avx512::permute(chunk.try_into().expect("a chunk of eight")) };
+            }
+            chunks.into_remainder()
         }
-        rest = chunks.into_remainder();
-    }
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => {
+            let mut chunks = states.chunks_exact_mut(crate::goldilocks::avx2::LANES);
+            for chunk in &mut chunks {
+                // SAFETY: AVX2 is available (asserted above).
+                unsafe { avx2::permute(chunk.try_into().expect("a chunk of four")) };
+            }
+            chunks.into_remainder()
+        }
+        _ => states,
+    };
     for state in rest {
         *state = permute_scalar(*state);
     }
@@ -66,169 +48,177 @@ pub fn permute_scalar(state: State) -> State {
     out.map(|x| x.to_canonical_u64())
 }
 
+/// The permutation on the lanes of one instruction set's registers (its lane primitives and
+/// field operations in scope), every function compiled with target feature `$feature`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! permutation {
+    ($feature:literal) => {
+        /// x^7.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn sbox(x: V) -> V {
+            let x2 = mul(x, x);
+            let x4 = mul(x2, x2);
+            let x3 = mul(x, x2);
+            mul(x3, x4)
+        }
+
+        /// The MDS layer: a circulant of small constants plus a diagonal. Each row's products are
+        /// summed unreduced in two halves (low and high 32 bits of each input, times constants below
+        /// 2^17: 13 terms stay below 2^53) and reduced once.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn mds(state: &[V; SPONGE_WIDTH]) -> [V; SPONGE_WIDTH] {
+            let high: [V; SPONGE_WIDTH] = std::array::from_fn(|i| shr32(state[i]));
+            std::array::from_fn(|r| {
+                let (mut lo_sum, mut hi_sum) = (zero(), zero());
+                for i in 0..SPONGE_WIDTH {
+                    let c = splat(<F as Poseidon>::MDS_MATRIX_CIRC[i]);
+                    let j = (i + r) % SPONGE_WIDTH;
+                    lo_sum = add64(lo_sum, mul32(state[j], c));
+                    hi_sum = add64(hi_sum, mul32(high[j], c));
+                }
+                let d = <F as Poseidon>::MDS_MATRIX_DIAG[r];
+                if d != 0 {
+                    let c = splat(d);
+                    lo_sum = add64(lo_sum, mul32(state[r], c));
+                    hi_sum = add64(hi_sum, mul32(high[r], c));
+                }
+                // lo_sum + hi_sum * 2^32 as a 128-bit value.
+                let (lo, carry) = carrying_add(lo_sum, shl32(hi_sum));
+                reduce128(add64(shr32(hi_sum), carry), lo)
+            })
+        }
+
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn full_rounds(state: &mut [V; SPONGE_WIDTH], round: &mut usize) {
+            for _ in 0..HALF_N_FULL_ROUNDS {
+                for (i, x) in state.iter_mut().enumerate() {
+                    *x = sbox(add(*x, splat(ALL_ROUND_CONSTANTS[i + SPONGE_WIDTH * *round])));
+                }
+                *state = mds(state);
+                *round += 1;
+            }
+        }
+
+        /// A sum of 64x64-bit products kept unreduced, as a 192-bit value `top·2^128 + hi·2^64 + lo`:
+        /// adding a product costs a few adds and compares instead of a reduction, and the sum is
+        /// reduced once.
+        #[derive(Clone, Copy)]
+        struct Sum {
+            lo: V,
+            hi: V,
+            top: V,
+        }
+
+        impl Sum {
+            /// `x`, a value below 2^64.
+            #[inline]
+            #[target_feature(enable = $feature)]
+            fn of(x: V) -> Self {
+                Self { lo: x, hi: zero(), top: zero() }
+            }
+
+            /// Adds `a·b`.
+            #[inline]
+            #[target_feature(enable = $feature)]
+            fn add_product(self, a: V, b: V) -> Self {
+                let (hi, lo) = mul_wide(a, b);
+                let one = splat(1);
+                let sum_lo = add64(self.lo, lo);
+                // A product's high half is at most 2^64 - 2, so adding the carry cannot wrap.
+                let hi = mask_add(hi, lt(sum_lo, lo), one);
+                let sum_hi = add64(self.hi, hi);
+                Self { lo: sum_lo, hi: sum_hi, top: mask_add(self.top, lt(sum_hi, hi), one) }
+            }
+
+            /// The sum modulo p (below 2^64), using 2^128 = -2^32 (mod p). Sums of up to 2^32
+            /// products keep `top·2^32` below 2^64.
+            #[inline]
+            #[target_feature(enable = $feature)]
+            fn reduce(self) -> V {
+                let r = reduce128(self.hi, self.lo);
+                let t = shl32(self.top);
+                // r - t, and on a borrow + p (= - EPSILON after the wrap); t is tiny, so once
+                // suffices.
+                mask_sub(sub64(r, t), lt(r, t), splat(EPSILON))
+            }
+        }
+
+        /// The partial rounds in plonky2's fast form: one change of basis, then per round an S-box
+        /// on the first element and a sparse matrix (first row `w_hat`, first column `v`). Every
+        /// dot product is summed unreduced and reduced once.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn partial_rounds(state: &mut [V; SPONGE_WIDTH], round: &mut usize) {
+            for (x, c) in state.iter_mut().zip(<F as Poseidon>::FAST_PARTIAL_FIRST_ROUND_CONSTANT) {
+                *x = add(*x, splat(c));
+            }
+            let matrix = <F as Poseidon>::FAST_PARTIAL_ROUND_INITIAL_MATRIX;
+            let mut next = *state;
+            for (j, y) in next[1..].iter_mut().enumerate() {
+                let mut sum = Sum::of(zero());
+                for (x, row) in state[1..].iter().zip(&matrix) {
+                    sum = sum.add_product(*x, splat(row[j]));
+                }
+                *y = sum.reduce();
+            }
+            *state = next;
+            let mds00 = splat(<F as Poseidon>::MDS_MATRIX_CIRC[0] + <F as Poseidon>::MDS_MATRIX_DIAG[0]);
+            for r in 0..N_PARTIAL_ROUNDS {
+                let s0 = add(sbox(state[0]), splat(<F as Poseidon>::FAST_PARTIAL_ROUND_CONSTANTS[r]));
+                let mut d = Sum::of(zero()).add_product(s0, mds00);
+                let sparse = <F as Poseidon>::FAST_PARTIAL_ROUND_W_HATS[r].into_iter().zip(<F as Poseidon>::FAST_PARTIAL_ROUND_VS[r]);
+                for (x, (w_hat, v)) in state[1..].iter_mut().zip(sparse) {
+                    d = d.add_product(*x, splat(w_hat));
+                    *x = Sum::of(*x).add_product(s0, splat(v)).reduce();
+                }
+                state[0] = d.reduce();
+            }
+            *round += N_PARTIAL_ROUNDS;
+        }
+
+        /// Permutes `LANES` states.
+        #[target_feature(enable = $feature)]
+        pub fn permute(states: &mut [State; LANES]) {
+            // Transpose into lanes: vector i holds element i of every state.
+            let mut state: [V; SPONGE_WIDTH] = std::array::from_fn(|i| load(&std::array::from_fn(|k| states[k][i])));
+            let mut round = 0;
+            full_rounds(&mut state, &mut round);
+            partial_rounds(&mut state, &mut round);
+            full_rounds(&mut state, &mut round);
+            for (i, x) in state.iter().enumerate() {
+                for (k, value) in store(canonical(*x)).into_iter().enumerate() {
+                    states[k][i] = value;
+                }
+            }
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    //! The permutation on eight lanes (see [`crate::goldilocks`] for the arithmetic).
-
-    use core::arch::x86_64::*;
-
+    //! Eight states per pass.
     use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, Poseidon};
 
     use super::{SPONGE_WIDTH, State};
     use crate::F;
     use crate::goldilocks::avx512::*;
 
-    /// x^7.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn sbox(x: V) -> V {
-        let x2 = mul(x, x);
-        let x4 = mul(x2, x2);
-        let x3 = mul(x, x2);
-        mul(x3, x4)
-    }
+    permutation!("avx512f");
+}
 
-    /// The MDS layer: a circulant of small constants plus a diagonal. Each row's products are
-    /// summed unreduced in two halves (low and high 32 bits of each input, times constants below
-    /// 2^17: 13 terms stay below 2^53) and reduced once.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn mds(state: &[V; SPONGE_WIDTH]) -> [V; SPONGE_WIDTH] {
-        let high: [V; SPONGE_WIDTH] = std::array::from_fn(|i| _mm512_srli_epi64(state[i], 32));
-        std::array::from_fn(|r| {
-            let (mut lo_sum, mut hi_sum) = (_mm512_setzero_si512(), _mm512_setzero_si512());
-            for i in 0..SPONGE_WIDTH {
-                let c = splat(<F as Poseidon>::MDS_MATRIX_CIRC[i]);
-                let j = (i + r) % SPONGE_WIDTH;
-                lo_sum = _mm512_add_epi64(lo_sum, _mm512_mul_epu32(state[j], c));
-                hi_sum = _mm512_add_epi64(hi_sum, _mm512_mul_epu32(high[j], c));
-            }
-            let d = <F as Poseidon>::MDS_MATRIX_DIAG[r];
-            if d != 0 {
-                let c = splat(d);
-                lo_sum = _mm512_add_epi64(lo_sum, _mm512_mul_epu32(state[r], c));
-                hi_sum = _mm512_add_epi64(hi_sum, _mm512_mul_epu32(high[r], c));
-            }
-            // lo_sum + hi_sum * 2^32 as a 128-bit value.
-            let lo = _mm512_add_epi64(lo_sum, _mm512_slli_epi64(hi_sum, 32));
-            let carry = _mm512_maskz_set1_epi64(_mm512_cmplt_epu64_mask(lo, lo_sum), 1);
-            let hi = _mm512_add_epi64(_mm512_srli_epi64(hi_sum, 32), carry);
-            reduce128(hi, lo)
-        })
-    }
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    //! Four states per pass.
+    use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, Poseidon};
 
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn full_rounds(state: &mut [V; SPONGE_WIDTH], round: &mut usize) {
-        for _ in 0..HALF_N_FULL_ROUNDS {
-            for (i, x) in state.iter_mut().enumerate() {
-                *x = sbox(add(*x, splat(ALL_ROUND_CONSTANTS[i + SPONGE_WIDTH * *round])));
-            }
-            *state = mds(state);
-            *round += 1;
-        }
-    }
+    use super::{SPONGE_WIDTH, State};
+    use crate::F;
+    use crate::goldilocks::avx2::*;
 
-    /// A sum of 64x64-bit products kept unreduced, as a 192-bit value `top·2^128 + hi·2^64 + lo`:
-    /// adding a product costs a few adds and compares instead of a reduction, and the sum is
-    /// reduced once.
-    #[derive(Clone, Copy)]
-    struct Sum {
-        lo: V,
-        hi: V,
-        top: V,
-    }
-
-    impl Sum {
-        /// `x`, a value below 2^64.
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        fn of(x: V) -> Self {
-            Self { lo: x, hi: _mm512_setzero_si512(), top: _mm512_setzero_si512() }
-        }
-
-        /// Adds `a·b`.
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        fn add_product(self, a: V, b: V) -> Self {
-            let (hi, lo) = mul_wide(a, b);
-            let one = splat(1);
-            let sum_lo = _mm512_add_epi64(self.lo, lo);
-            // A product's high half is at most 2^64 - 2, so adding the carry cannot wrap.
-            let hi = _mm512_mask_add_epi64(hi, _mm512_cmplt_epu64_mask(sum_lo, lo), hi, one);
-            let sum_hi = _mm512_add_epi64(self.hi, hi);
-            let top = _mm512_mask_add_epi64(self.top, _mm512_cmplt_epu64_mask(sum_hi, hi), self.top, one);
-            Self { lo: sum_lo, hi: sum_hi, top }
-        }
-
-        /// The sum modulo p (below 2^64), using 2^128 = -2^32 (mod p). Sums of up to 2^32
-        /// products keep `top·2^32` below 2^64.
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        fn reduce(self) -> V {
-            let r = reduce128(self.hi, self.lo);
-            let t = _mm512_slli_epi64(self.top, 32);
-            // r - t, and on a borrow + p (= - EPSILON after the wrap); t is tiny, so once suffices.
-            let d = _mm512_sub_epi64(r, t);
-            _mm512_mask_sub_epi64(d, _mm512_cmplt_epu64_mask(r, t), d, splat(EPSILON))
-        }
-    }
-
-    /// The partial rounds in plonky2's fast form: one change of basis, then per round an S-box
-    /// on the first element and a sparse matrix (first row `w_hat`, first column `v`). Every
-    /// dot product is summed unreduced and reduced once.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn partial_rounds(state: &mut [V; SPONGE_WIDTH], round: &mut usize) {
-        for (x, c) in state.iter_mut().zip(<F as Poseidon>::FAST_PARTIAL_FIRST_ROUND_CONSTANT) {
-            *x = add(*x, splat(c));
-        }
-        let matrix = <F as Poseidon>::FAST_PARTIAL_ROUND_INITIAL_MATRIX;
-        let mut next = *state;
-        for (j, y) in next[1..].iter_mut().enumerate() {
-            let mut sum = Sum::of(_mm512_setzero_si512());
-            for (x, row) in state[1..].iter().zip(&matrix) {
-                sum = sum.add_product(*x, splat(row[j]));
-            }
-            *y = sum.reduce();
-        }
-        *state = next;
-        let mds00 = splat(<F as Poseidon>::MDS_MATRIX_CIRC[0] + <F as Poseidon>::MDS_MATRIX_DIAG[0]);
-        for r in 0..N_PARTIAL_ROUNDS {
-            let s0 = add(sbox(state[0]), splat(<F as Poseidon>::FAST_PARTIAL_ROUND_CONSTANTS[r]));
-            let mut d = Sum::of(_mm512_setzero_si512()).add_product(s0, mds00);
-            let sparse = <F as Poseidon>::FAST_PARTIAL_ROUND_W_HATS[r].into_iter().zip(<F as Poseidon>::FAST_PARTIAL_ROUND_VS[r]);
-            for (x, (w_hat, v)) in state[1..].iter_mut().zip(sparse) {
-                d = d.add_product(*x, splat(w_hat));
-                *x = Sum::of(*x).add_product(s0, splat(v)).reduce();
-            }
-            state[0] = d.reduce();
-        }
-        *round += N_PARTIAL_ROUNDS;
-    }
-
-    /// Permutes eight states.
-    #[target_feature(enable = "avx512f")]
-    pub fn permute8(states: &mut [State; LANES]) {
-        // Transpose into lanes: vector i holds element i of every state.
-        let mut state: [V; SPONGE_WIDTH] = std::array::from_fn(|i| {
-            let column: [u64; LANES] = std::array::from_fn(|k| states[k][i]);
-            // SAFETY: `column` is 64 readable bytes.
-            unsafe { _mm512_loadu_si512(column.as_ptr().cast()) }
-        });
-        let mut round = 0;
-        full_rounds(&mut state, &mut round);
-        partial_rounds(&mut state, &mut round);
-        full_rounds(&mut state, &mut round);
-        for (i, x) in state.iter().enumerate() {
-            let mut column = [0u64; LANES];
-            // SAFETY: `column` is 64 writable bytes.
-            unsafe { _mm512_storeu_si512(column.as_mut_ptr().cast(), canonical(*x)) };
-            for (k, value) in column.into_iter().enumerate() {
-                states[k][i] = value;
-            }
-        }
-    }
+    permutation!("avx2");
 }
 
 #[cfg(test)]
@@ -254,7 +244,7 @@ mod tests {
     #[test]
     fn every_path_permutes_exactly_as_plonky2() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        for simd in [Simd::Avx512, Simd::Scalar] {
+        for simd in Simd::ALL {
             if !simd.is_available() {
                 eprintln!("{simd:?} is not available on this CPU: its comparison is skipped");
                 continue;
@@ -281,7 +271,7 @@ mod tests {
             0x6eb2a9e4d54a9d0f, 0x1902bc3af467e056, 0xf045d5eafdc6021f, 0xe4150f77caaa3be5, 0xc9bfd01d39b50cce, 0x5c0a27fcb0e1459b,
         ];
         let inputs: [State; 2] = [[0; SPONGE_WIDTH], std::array::from_fn(|i| i as u64)];
-        for simd in [Simd::Avx512, Simd::Scalar].into_iter().filter(|s| s.is_available()) {
+        for simd in Simd::ALL.into_iter().filter(|s| s.is_available()) {
             let mut states = [inputs[0], inputs[1]].repeat(8);
             permute_all(&mut states, simd);
             for pair in states.chunks(2) {

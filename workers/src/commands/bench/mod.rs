@@ -39,8 +39,8 @@ pub enum BenchCommand {
         txs: usize,
     },
     /// Every circuit type (basic, leaf, node, recursion tip, scheduler, compression) of one devnet
-    /// batch proved by plonky2's own prover and by ours on each backend, on the same inputs: time,
-    /// speed-up over plonky2 and peak memory per prover.
+    /// batch proved by plonky2's own prover and by ours (on plonky2's hashing and FFT, and on the
+    /// CPU backend), on the same inputs: time, speed-up over plonky2 and peak memory per prover.
     Prover {
         #[arg(long, value_enum, default_value_t = Shape::Production)]
         shape: Shape,
@@ -68,7 +68,8 @@ pub enum BenchCommand {
         runs: usize,
     },
     /// Polynomial commitments as a prover makes them (coset LDE, rows in bit-reversed order,
-    /// Merkle tree): plonky2's `PolynomialBatch::from_coeffs` against the CPU backend.
+    /// Merkle tree): plonky2's `PolynomialBatch::from_coeffs` against the CPU backend with each
+    /// SIMD width this CPU has.
     Commit {
         /// log2 of the polynomials' degree: 14 or 16 for the basic circuits.
         #[arg(long, default_value_t = 14)]
@@ -361,14 +362,14 @@ fn print_speed_up(name: &str, time: Duration, plonky2: Duration) {
 fn merkle(log_leaves: usize, width: usize, cap_height: usize, runs: usize) -> anyhow::Result<()> {
     use plonky2::field::types::Sample;
     use via_circuit_prover::cpu::CpuBackend;
-    use via_circuit_prover::poseidon::Simd;
+    use via_circuit_prover::cpu::Simd;
     use via_circuit_prover::{F, Plonky2Backend, ProverBackend};
 
     println!("Merkle tree over 2^{log_leaves} leaves of {width} elements, cap height {cap_height}, fastest of {runs} run(s), {} threads", rayon::current_num_threads());
     let leaves: Vec<Vec<F>> = (0..1usize << log_leaves).map(|_| F::rand_vec(width)).collect();
     let (plonky2, expected) = fastest_run(runs, || leaves.clone(), |leaves| Plonky2Backend.merkle_tree(leaves, cap_height).cap);
     print_speed_up(&Plonky2Backend.name(), plonky2, plonky2);
-    for simd in [Simd::Avx512, Simd::Scalar] {
+    for simd in Simd::ALL {
         let Some(backend) = CpuBackend::with_simd(simd) else {
             println!("{simd:?}: not available on this CPU");
             continue;
@@ -388,7 +389,7 @@ fn commit(degree_bits: usize, polys: usize, rate_bits: usize, cap_height: usize,
     use plonky2::plonk::config::PoseidonGoldilocksConfig;
     use plonky2::util::timing::TimingTree;
     use via_circuit_prover::commit::commit;
-    use via_circuit_prover::cpu::CpuBackend;
+    use via_circuit_prover::cpu::{CpuBackend, Simd};
     use via_circuit_prover::{F, ProverBackend};
 
     type C = PoseidonGoldilocksConfig;
@@ -400,9 +401,15 @@ fn commit(degree_bits: usize, polys: usize, rate_bits: usize, cap_height: usize,
         |polynomials| PolynomialBatch::<F, C, 2>::from_coeffs(polynomials, rate_bits, false, cap_height, &mut TimingTree::default(), None).merkle_tree.cap,
     );
     print_speed_up("plonky2", plonky2, plonky2);
-    let backend = CpuBackend::detect();
-    let (time, cap) = fastest_run(runs, || polynomials.clone(), |polynomials| commit::<C>(&backend, polynomials, rate_bits, false, cap_height).merkle_tree.cap);
-    anyhow::ensure!(cap == expected, "the CPU backend committed to something else");
-    print_speed_up(&backend.name(), time, plonky2);
+    // Each SIMD width alone, and the mix production detects where it is another.
+    let mut backends: Vec<CpuBackend> = Simd::ALL.into_iter().filter_map(CpuBackend::with_simd).collect();
+    if !backends.iter().any(|b| b.name() == CpuBackend::detect().name()) {
+        backends.push(CpuBackend::detect());
+    }
+    for backend in backends {
+        let (time, cap) = fastest_run(runs, || polynomials.clone(), |polynomials| commit::<C>(&backend, polynomials, rate_bits, false, cap_height).merkle_tree.cap);
+        anyhow::ensure!(cap == expected, "{} committed to something else", backend.name());
+        print_speed_up(&backend.name(), time, plonky2);
+    }
     Ok(())
 }

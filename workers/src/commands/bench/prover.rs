@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use via_circuit_prover::cpu::CpuBackend;
-use via_circuit_prover::poseidon::Simd;
-use via_circuit_prover::{Plonky2Backend, ProverBackend};
+use via_circuit_prover::Plonky2Backend;
 use via_circuits::aggregation::node::{AggregatedProof, NODE_ARITY};
 use via_circuits::aggregation::Proof;
 use via_circuits::basic::CircuitId;
@@ -18,11 +17,9 @@ use via_schemas::config::{AggregationConfig, BasicCircuitsConfig};
 use super::{batch_and_circuits, peak_memory_mib, reset_peak_memory};
 
 /// The provers compared: plonky2's, then ours on plonky2's own hashing and FFT (the protocol
-/// alone), then ours on each CPU backend this machine has.
+/// alone), then ours on the CPU backend as production runs it (the widest SIMD this CPU has).
 fn provers() -> Vec<Prover> {
-    let mut provers = vec![Prover::Plonky2, Prover::Ours(Arc::new(Plonky2Backend))];
-    provers.extend([Simd::Avx512, Simd::Scalar].into_iter().filter_map(CpuBackend::with_simd).map(|b| Prover::Ours(Arc::new(b) as Arc<dyn ProverBackend>)));
-    provers
+    vec![Prover::Plonky2, Prover::Ours(Arc::new(Plonky2Backend)), Prover::Ours(Arc::new(CpuBackend::detect()))]
 }
 
 /// Rows of one circuit type each, proved by every prover.
