@@ -120,7 +120,7 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     let betas = challenger.get_n_challenges(config.num_challenges);
     let gammas = challenger.get_n_challenges(config.num_challenges);
 
-    let permutation = Permutation { betas: &betas, gammas: &gammas };
+    let permutation = Permutation::new(&betas, &gammas, &common_data.k_is);
     let zs_partial_products = circuit.permutation_polys(&wires, &permutation)?;
     phases.done("partial products");
     let zs_commitment = commit_values(zs_partial_products, Oracle::ZsPartialProducts);
@@ -203,13 +203,23 @@ fn wire_columns(witness_vector: &PartitionWitness<'_, F>) -> Vec<Vec<F>> {
 struct Permutation<'a> {
     betas: &'a [F],
     gammas: &'a [F],
+    /// `beta·k_j` per repetition and routed wire, so a numerator factor costs one product.
+    beta_ks: Vec<Vec<F>>,
 }
 
-impl Permutation<'_> {
-    /// `wire + beta·s + gamma`: a factor of the grand product's numerator (`s` the wire's identity
-    /// `k_j·x`) or denominator (`s` its sigma).
-    fn factor(&self, challenge: usize, wire: F, s: F) -> F {
-        wire + self.betas[challenge] * s + self.gammas[challenge]
+impl<'a> Permutation<'a> {
+    fn new(betas: &'a [F], gammas: &'a [F], k_is: &[F]) -> Self {
+        Self { betas, gammas, beta_ks: betas.iter().map(|&beta| k_is.iter().map(|&k| beta * k).collect()).collect() }
+    }
+
+    /// `wire + beta·sigma + gamma`: a factor of the grand product's denominator.
+    fn denominator(&self, challenge: usize, wire: F, sigma: F) -> F {
+        wire + self.betas[challenge] * sigma + self.gammas[challenge]
+    }
+
+    /// `wire + beta·k_j·x + gamma`: a factor of the numerator (`k_j·x` is wire `j`'s identity).
+    fn numerator(&self, challenge: usize, j: usize, wire: F, x: F) -> F {
+        wire + self.beta_ks[challenge][j] * x + self.gammas[challenge]
     }
 }
 
@@ -240,9 +250,9 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
                 .enumerate()
                 .map(|(row, &x)| {
                     let sigmas = &prover_data.sigmas[row];
-                    let denominators: Vec<F> = (0..routed).map(|j| permutation.factor(challenge, wires[j][row], sigmas[j])).collect();
+                    let denominators: Vec<F> = (0..routed).map(|j| permutation.denominator(challenge, wires[j][row], sigmas[j])).collect();
                     let inverses = F::batch_multiplicative_inverse(&denominators);
-                    let quotients: Vec<F> = (0..routed).map(|j| permutation.factor(challenge, wires[j][row], common_data.k_is[j] * x) * inverses[j]).collect();
+                    let quotients: Vec<F> = (0..routed).map(|j| permutation.numerator(challenge, j, wires[j][row], x) * inverses[j]).collect();
                     quotients.chunks(chunk).map(|c| c.iter().copied().product()).collect()
                 })
                 .collect();
@@ -431,12 +441,17 @@ impl Row<'_> {
         let routed = common_data.config.num_routed_wires;
         for (challenge, (&z_x, &z_gx)) in zs.iter().zip(next_zs).enumerate() {
             let partials = &partial_products[challenge * num_prods..(challenge + 1) * num_prods];
-            let accumulators: Vec<F> = std::iter::once(z_x).chain(partials.iter().copied()).chain(std::iter::once(z_gx)).collect();
-            for (c, pair) in accumulators.windows(2).enumerate() {
+            // Accumulators Z(x), the partial products, Z(gx); chunk c links accumulators c and c + 1.
+            let accumulator = |c: usize| match c {
+                0 => z_x,
+                c if c == num_prods + 1 => z_gx,
+                c => partials[c - 1],
+            };
+            for c in 0..=num_prods {
                 let wires = c * chunk..((c + 1) * chunk).min(routed);
-                let numerator: F = wires.clone().map(|j| permutation.factor(challenge, self.wires[j], common_data.k_is[j] * self.x)).product();
-                let denominator: F = wires.map(|j| permutation.factor(challenge, self.wires[j], sigmas[j])).product();
-                terms.push(pair[0] * numerator - pair[1] * denominator);
+                let numerator: F = wires.clone().map(|j| permutation.numerator(challenge, j, self.wires[j], self.x)).product();
+                let denominator: F = wires.map(|j| permutation.denominator(challenge, self.wires[j], sigmas[j])).product();
+                terms.push(accumulator(c) * numerator - accumulator(c + 1) * denominator);
             }
         }
     }
