@@ -1,7 +1,9 @@
-//! The CPU backend. Merkle trees are hashed a level at a time, each level's independent
-//! permutations batched for the widest SIMD the CPU has and spread over threads, then laid out
-//! the way plonky2's `MerkleTree` stores its digests.
+//! The CPU backend. LDEs come from [`crate::ntt`] at the widest SIMD the CPU has. Merkle trees
+//! are hashed a level at a time, each level's independent permutations batched (eight per
+//! AVX-512 pass where the CPU has it) and spread over threads, then laid out the way plonky2's
+//! `MerkleTree` stores its digests.
 
+use plonky2::field::polynomial::PolynomialCoeffs;
 use plonky2::hash::hash_types::{HashOut, NUM_HASH_OUT_ELTS};
 use plonky2::hash::merkle_tree::{MerkleCap, MerkleTree};
 use plonky2::hash::poseidon::{PoseidonHash, SPONGE_RATE};
@@ -11,7 +13,6 @@ use rayon::prelude::*;
 
 use crate::poseidon::{State, permute_all};
 use crate::{F, Plonky2Backend, ProverBackend};
-use plonky2::field::polynomial::PolynomialCoeffs;
 
 /// Permutations handed to one thread at a time: enough to amortize scheduling, small enough to
 /// keep both cores busy on small trees.
@@ -20,11 +21,11 @@ const BATCH: usize = 256;
 /// The vector width the CPU backend computes with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Simd {
-    /// Eight states per pass in AVX-512 registers.
+    /// Eight lanes (states, or polynomials) per pass in AVX-512 registers.
     Avx512,
-    /// Four states per pass in AVX2 registers.
+    /// Four lanes per pass in AVX2 registers.
     Avx2,
-    /// plonky2's scalar permutation, one state at a time.
+    /// plonky2's scalar code: one state at a time, its own FFT.
     Scalar,
 }
 
@@ -66,7 +67,7 @@ impl Default for CpuBackend {
 
 impl CpuBackend {
     /// The fastest this CPU runs: LDEs at its widest SIMD; hashing with AVX-512 where it has it,
-    /// else plonky2's scalar permutation, which beats ours on four AVX2 lanes (0.74x on
+    /// else plonky2's scalar permutation, which beats ours on four AVX2 lanes (0.75x on
     /// `prover bench merkle`: a 64x64-bit product takes four 32-bit multiplies there, against
     /// one scalar instruction).
     pub fn detect() -> Self {

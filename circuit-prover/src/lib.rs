@@ -8,9 +8,10 @@
 //! - [`commit`]: polynomial commitments (plonky2's `PolynomialBatch`) made through a backend.
 //! - [`cpu`]: the CPU backend: Merkle trees hashed level by level in batches, in parallel; LDEs
 //!   with [`ntt`].
-//! - [`ntt`]: coset LDEs of eight polynomials per AVX-512 pass, written as Merkle leaves.
+//! - [`ntt`]: coset LDEs of eight polynomials per AVX-512 pass (four per AVX2 pass), written as
+//!   Merkle leaves.
 //! - [`poseidon`]: the Poseidon permutation over Goldilocks on many states at once, eight per
-//!   AVX-512 vector where the CPU has it (detected at run time), plonky2's scalar code otherwise.
+//!   AVX-512 vector or four per AVX2 vector, plonky2's scalar code otherwise.
 
 pub mod commit;
 pub mod cpu;

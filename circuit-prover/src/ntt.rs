@@ -1,7 +1,7 @@
 //! Coset low-degree extensions of many polynomials at once, eight per AVX-512 pass or four per
 //! AVX2 pass (lane `k` of element `j` is coefficient `j` of polynomial `k`), laid out as Merkle
-//! leaves, equal to
-//! plonky2's `lde(rate_bits).coset_fft(shift)` transposed into rows in bit-reversed order.
+//! leaves, equal to plonky2's `lde(rate_bits).coset_fft(shift)` transposed into rows in
+//! bit-reversed order.
 //!
 //! An LDE at rate `2^-r` of a polynomial of `n` coefficients is its values on the coset `g·H`,
 //! `|H| = n·2^r`. That coset is the union of the `2^r` cosets `g·w^c·K` of the order-`n`
@@ -50,8 +50,9 @@ fn powers(x: F, n: usize) -> Vec<u64> {
 #[cfg(target_arch = "x86_64")]
 macro_rules! lde {
     ($feature:literal) => {
-        /// Vectors of one NTT that stay in a core's L2 cache (2^12 vectors, at most 256 KB): stages below
-        /// this size run block by block, so most stages do not stream the whole buffer.
+        /// Vectors of one NTT that stay in a core's L2 cache (2^12 vectors, at most 256 KB):
+        /// stages below this size run block by block, so most stages do not stream the whole
+        /// buffer.
         const BLOCK_LOG: usize = 12;
 
         /// Leaf `j` is natural index `i = reverse_bits(j)` over `log n + rate_bits` bits; with

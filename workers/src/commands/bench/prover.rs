@@ -87,14 +87,15 @@ pub async fn run(config: BasicCircuitsConfig, txs: usize, runs: usize) -> anyhow
     let (witnesses, basic, circuits) = batch_and_circuits(txs, &config, &aggregation_config).await?;
     let mut comparison = Comparison::new(runs);
     comparison.print_header();
-    let fastest = comparison.provers.last().expect("provers").clone();
+    // Proofs that only feed the next round are made once, by the prover production uses.
+    let production = comparison.provers.last().expect("provers").clone();
 
     // Round 0: each type's first instance compared; the rest proved once, for aggregation.
     let mut proofs: BTreeMap<CircuitId, Vec<Proof>> = BTreeMap::new();
     for instance in &witnesses.instances {
         let circuit = &basic[&instance.circuit_id];
         let proof = if proofs.contains_key(&instance.circuit_id) {
-            use_prover(fastest.clone());
+            use_prover(production.clone());
             circuit.prove(&instance.witness)?
         } else {
             let vector = circuit.witness_vector(&instance.witness)?;
@@ -115,7 +116,7 @@ pub async fn run(config: BasicCircuitsConfig, txs: usize, runs: usize) -> anyhow
             let proof = if i == 0 {
                 comparison.row(&format!("1 leaf {id}"), leaf.data.common.degree_bits(), || Ok(leaf.prove(chunk)?))?
             } else {
-                use_prover(fastest.clone());
+                use_prover(production.clone());
                 leaf.prove(chunk)?
             };
             level.push(AggregatedProof { is_node: false, proof });
@@ -130,7 +131,7 @@ pub async fn run(config: BasicCircuitsConfig, txs: usize, runs: usize) -> anyhow
                         comparison.row("2 node", circuits.node.data.common.degree_bits(), || Ok(circuits.node.prove(children)?))?
                     }
                     children => {
-                        use_prover(fastest.clone());
+                        use_prover(production.clone());
                         circuits.node.prove(children)?
                     }
                 });
