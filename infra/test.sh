@@ -13,5 +13,6 @@ if ! running "$STACK/temporal.pid"; then started_here=1; fi
 "$ROOT/infra/stack.sh" up
 if [ "$started_here" = 1 ]; then trap '"$ROOT/infra/stack.sh" down' EXIT; fi
 source "$STACK/env"
+export LD_LIBRARY_PATH="$NVRTC_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 cargo test --workspace --locked "$@"

@@ -167,14 +167,20 @@ impl ProverBackend for CpuBackend {
             let next = self.compress_pairs(levels.last().expect("at least the leaves"));
             levels.push(next);
         }
-        let cap = levels.pop().expect("the cap level");
-        let mut digests = vec![HashOut { elements: [F::ZERO; NUM_HASH_OUT_ELTS] }; 2 * (leaves.len() - cap.len())];
-        if !digests.is_empty() {
-            let (per_subtree, digests_per_subtree) = (leaves.len() / cap.len(), digests.len() / cap.len());
-            digests.par_chunks_mut(digests_per_subtree).enumerate().for_each(|(i, buf)| lay_out(buf, &levels, i * per_subtree, per_subtree));
-        }
-        MerkleTree { leaves, digests, cap: MerkleCap(cap) }
+        tree_from_levels(leaves, levels)
     }
+}
+
+/// plonky2's `MerkleTree` from its leaves and its digests level by level (`levels[k][i]` over
+/// leaves `i*2^k..(i+1)*2^k`), the last level being the cap.
+pub(crate) fn tree_from_levels(leaves: Vec<Vec<F>>, mut levels: Vec<Vec<HashOut<F>>>) -> MerkleTree<F, PoseidonHash> {
+    let cap = levels.pop().expect("the cap level");
+    let mut digests = vec![HashOut { elements: [F::ZERO; NUM_HASH_OUT_ELTS] }; 2 * (leaves.len() - cap.len())];
+    if !digests.is_empty() {
+        let (per_subtree, digests_per_subtree) = (leaves.len() / cap.len(), digests.len() / cap.len());
+        digests.par_chunks_mut(digests_per_subtree).enumerate().for_each(|(i, buf)| lay_out(buf, &levels, i * per_subtree, per_subtree));
+    }
+    MerkleTree { leaves, digests, cap: MerkleCap(cap) }
 }
 
 #[cfg(test)]

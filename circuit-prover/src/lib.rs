@@ -8,6 +8,8 @@
 //! - [`commit`]: polynomial commitments (plonky2's `PolynomialBatch`) made through a backend.
 //! - [`cpu`]: the CPU backend: Merkle trees hashed level by level in batches, in parallel; LDEs
 //!   with [`ntt`].
+//! - [`cuda`]: the CUDA backend: LDEs and Merkle trees on an NVIDIA GPU, kernels compiled at
+//!   run time; CUDA is loaded dynamically, so it builds and runs where there is none.
 //! - [`ntt`]: coset LDEs of eight polynomials per AVX-512 pass (four per AVX2 pass), written as
 //!   Merkle leaves.
 //! - [`poseidon`]: the Poseidon permutation over Goldilocks on many states at once, eight per
@@ -15,6 +17,7 @@
 
 pub mod commit;
 pub mod cpu;
+pub mod cuda;
 mod goldilocks;
 pub mod ntt;
 pub mod poseidon;

@@ -12,6 +12,7 @@ use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
 use plonky2::plonk::config::PoseidonGoldilocksConfig;
 use plonky2::plonk::proof::ProofWithPublicInputs;
 use via_circuit_prover::cpu::CpuBackend;
+use via_circuit_prover::cuda::CudaBackend;
 use via_circuit_prover::prover::{D, ProveError, prove, prove_with_partition_witness};
 use via_circuit_prover::{F, Plonky2Backend, ProverBackend};
 
@@ -47,7 +48,12 @@ fn inputs(targets: [Target; 3], x: u64, y: u64) -> PartialWitness<F> {
 }
 
 fn backends() -> Vec<Box<dyn ProverBackend>> {
-    vec![Box::new(Plonky2Backend), Box::new(CpuBackend::detect())]
+    let mut backends: Vec<Box<dyn ProverBackend>> = vec![Box::new(Plonky2Backend), Box::new(CpuBackend::detect())];
+    match CudaBackend::new() {
+        Ok(cuda) => backends.push(Box::new(cuda)),
+        Err(e) => eprintln!("not testing the CUDA backend: {e}"),
+    }
+    backends
 }
 
 /// Everything a proof commits to before FRI's proof of work (which plonky2 searches for in

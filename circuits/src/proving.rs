@@ -1,5 +1,5 @@
-//! Which prover makes this process's proofs: ours on a backend (by default the CPU backend, with
-//! SIMD Poseidon Merkle trees) or plonky2's own `prove`. Every circuit, basic and aggregation,
+//! Which prover makes this process's proofs: ours on a backend (by default the CUDA backend where
+//! there is a GPU, else the CPU backend with SIMD Poseidon Merkle trees) or plonky2's own `prove`. Every circuit, basic and aggregation,
 //! proves through [`prove`] or [`prove_witness_vector`].
 //!
 //! The choice is process-wide because it follows the machine (its CPU's SIMD, its GPU), not the
@@ -13,6 +13,7 @@ use plonky2::plonk::circuit_data::CircuitData;
 use plonky2::plonk::proof::ProofWithPublicInputs;
 use via_circuit_prover::ProverBackend;
 use via_circuit_prover::cpu::CpuBackend;
+use via_circuit_prover::cuda::{CudaBackend, CudaError};
 use via_schemas::config::ProverBackendKind;
 
 use crate::config::{C, D, F};
@@ -27,18 +28,29 @@ pub enum Prover {
 }
 
 impl Prover {
-    /// The prover a configured backend kind names on this machine.
-    pub fn of_kind(kind: ProverBackendKind) -> Self {
-        match kind {
+    /// The prover a configured backend kind names on this machine. `Auto` takes the GPU where
+    /// there is one and says why not where there is none; `Cuda` fails without one.
+    pub fn of_kind(kind: ProverBackendKind) -> Result<Self, CudaError> {
+        let cuda = || {
+            let backend = CudaBackend::new()?;
+            tracing::info!(device = backend.device(), "proving on the GPU");
+            Ok::<_, CudaError>(Self::Ours(Arc::new(backend)))
+        };
+        Ok(match kind {
             ProverBackendKind::Plonky2 => Self::Plonky2,
-            ProverBackendKind::Cpu | ProverBackendKind::Auto => Self::Ours(Arc::new(CpuBackend::detect())),
-        }
+            ProverBackendKind::Cpu => Self::Ours(Arc::new(CpuBackend::detect())),
+            ProverBackendKind::Cuda => cuda()?,
+            ProverBackendKind::Auto => cuda().unwrap_or_else(|reason| {
+                tracing::info!(%reason, "no GPU to prove on; proving on the CPU");
+                Self::Ours(Arc::new(CpuBackend::detect()))
+            }),
+        })
     }
 
     pub fn name(&self) -> String {
         match self {
             Self::Plonky2 => "plonky2".into(),
-            Self::Ours(backend) => backend.name(),
+            Self::Ours(backend) => format!("ours, {}", backend.name()),
         }
     }
 
@@ -58,9 +70,14 @@ pub fn use_prover(prover: Prover) {
     *PROVER.write().unwrap_or_else(|e| e.into_inner()) = Some(prover);
 }
 
-/// The prover this process proves with: the one last chosen, else our prover on the CPU backend.
+/// The prover this process proves with: the one last chosen, else (chosen now, once) the one
+/// `auto` picks.
 pub fn current() -> Prover {
-    PROVER.read().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_else(|| Prover::of_kind(ProverBackendKind::Auto))
+    if let Some(prover) = PROVER.read().unwrap_or_else(|e| e.into_inner()).clone() {
+        return prover;
+    }
+    let mut slot = PROVER.write().unwrap_or_else(|e| e.into_inner());
+    slot.get_or_insert_with(|| Prover::of_kind(ProverBackendKind::Auto).expect("auto falls back to the CPU")).clone()
 }
 
 /// Runs the circuit's generators on `inputs` and proves with this process's prover.
@@ -72,4 +89,26 @@ pub fn prove(data: &CircuitData<F, C, D>, inputs: PartialWitness<F>) -> anyhow::
 /// Proves from a witness vector with this process's prover.
 pub fn prove_witness_vector(data: &CircuitData<F, C, D>, witness_vector: PartitionWitness<'_, F>) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
     current().prove_witness_vector(data, witness_vector)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_takes_the_gpu_where_there_is_one_and_the_cpu_otherwise() {
+        let auto = Prover::of_kind(ProverBackendKind::Auto).expect("auto always finds a prover");
+        match CudaBackend::new() {
+            Ok(_) => {
+                assert_eq!(auto.name(), "ours, cuda");
+                assert!(Prover::of_kind(ProverBackendKind::Cuda).is_ok());
+            }
+            Err(no_gpu) => {
+                assert_eq!(auto.name(), Prover::of_kind(ProverBackendKind::Cpu).unwrap().name());
+                // Asking for the GPU where there is none names what is missing.
+                let err = Prover::of_kind(ProverBackendKind::Cuda).err().expect("no GPU, no CUDA prover");
+                assert_eq!(err.to_string(), no_gpu.to_string());
+            }
+        }
+    }
 }

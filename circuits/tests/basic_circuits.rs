@@ -302,16 +302,25 @@ fn our_prover_and_plonky2s_make_the_same_commitments_on_every_basic_circuit() {
     use via_circuits::proving::Prover;
     use via_schemas::config::ProverBackendKind;
     let w = witnesses();
+    // The CPU backend always; the CUDA backend where there is a GPU.
+    let mut ours = vec![Prover::of_kind(ProverBackendKind::Cpu).unwrap()];
+    match Prover::of_kind(ProverBackendKind::Cuda) {
+        Ok(cuda) => ours.push(cuda),
+        Err(e) => eprintln!("not comparing the CUDA backend: {e}"),
+    }
     for id in CircuitId::ALL {
         let circuit = &CIRCUITS[&id];
         let vector = circuit.witness_vector(&first(&w, id).witness).unwrap();
-        let ours = Prover::of_kind(ProverBackendKind::Cpu).prove_witness_vector(&circuit.data, vector.clone()).unwrap();
-        let plonky2s = Prover::Plonky2.prove_witness_vector(&circuit.data, vector).unwrap();
-        assert_eq!(ours.proof.wires_cap, plonky2s.proof.wires_cap, "{id}: wires");
-        assert_eq!(ours.proof.plonk_zs_partial_products_cap, plonky2s.proof.plonk_zs_partial_products_cap, "{id}: partial products");
-        assert_eq!(ours.proof.quotient_polys_cap, plonky2s.proof.quotient_polys_cap, "{id}: quotient");
-        assert_eq!(ours.proof.openings, plonky2s.proof.openings, "{id}: openings");
-        circuit.verify(ours).unwrap_or_else(|e| panic!("{id}: our proof: {e}"));
+        let plonky2s = Prover::Plonky2.prove_witness_vector(&circuit.data, vector.clone()).unwrap();
+        for prover in &ours {
+            let name = prover.name();
+            let proof = prover.prove_witness_vector(&circuit.data, vector.clone()).unwrap();
+            assert_eq!(proof.proof.wires_cap, plonky2s.proof.wires_cap, "{id} on {name}: wires");
+            assert_eq!(proof.proof.plonk_zs_partial_products_cap, plonky2s.proof.plonk_zs_partial_products_cap, "{id} on {name}: partial products");
+            assert_eq!(proof.proof.quotient_polys_cap, plonky2s.proof.quotient_polys_cap, "{id} on {name}: quotient");
+            assert_eq!(proof.proof.openings, plonky2s.proof.openings, "{id} on {name}: openings");
+            circuit.verify(proof).unwrap_or_else(|e| panic!("{id}: our proof on {name}: {e}"));
+        }
         circuit.verify(plonky2s).unwrap_or_else(|e| panic!("{id}: plonky2's proof: {e}"));
     }
 }

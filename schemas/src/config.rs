@@ -209,11 +209,14 @@ pub struct ProverConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProverBackendKind {
-    /// The fastest this machine has: the CPU backend today.
+    /// The fastest this machine has: the CUDA backend where a GPU (driver, NVRTC and a device)
+    /// is found, else the CPU backend.
     #[default]
     Auto,
     /// Our prover on the CPU backend (SIMD Poseidon where the CPU has it).
     Cpu,
+    /// Our prover on the CUDA backend; starting fails if there is no GPU.
+    Cuda,
     /// plonky2's own prover, the reference.
     Plonky2,
 }
@@ -225,8 +228,9 @@ impl std::str::FromStr for ProverBackendKind {
         match s {
             "auto" => Ok(Self::Auto),
             "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda),
             "plonky2" => Ok(Self::Plonky2),
-            other => Err(format!("unknown prover backend {other:?} (expected auto, cpu or plonky2)")),
+            other => Err(format!("unknown prover backend {other:?} (expected auto, cpu, cuda or plonky2)")),
         }
     }
 }

@@ -66,7 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
     init_tracing();
     if cli.command.proves() {
-        let prover = via_circuits::proving::Prover::of_kind(config.prover.backend);
+        let prover = via_circuits::proving::Prover::of_kind(config.prover.backend).with_context(|| format!("cannot prove with the {:?} backend", config.prover.backend))?;
         tracing::info!(backend = ?config.prover.backend, prover = %prover.name(), "proving with");
         via_circuits::proving::use_prover(prover);
     }

@@ -39,8 +39,10 @@ pub enum BenchCommand {
         txs: usize,
     },
     /// Every circuit type (basic, leaf, node, recursion tip, scheduler, compression) of one devnet
-    /// batch proved by plonky2's own prover and by ours (on plonky2's hashing and FFT, and on the
-    /// CPU backend), on the same inputs: time, speed-up over plonky2 and peak memory per prover.
+    /// batch proved by plonky2's own prover and by ours (on plonky2's hashing and FFT, on the CPU
+    /// backend, and on the CUDA backend where there is a GPU), on the same inputs: time, speed-up
+    /// over plonky2 and peak memory per prover, and the CUDA backend's split between host
+    /// copies, transfers and kernels.
     Prover {
         #[arg(long, value_enum, default_value_t = Shape::Production)]
         shape: Shape,
@@ -52,7 +54,8 @@ pub enum BenchCommand {
         runs: usize,
     },
     /// Poseidon Merkle trees over LDE-shaped rows, as a prover commits to its polynomials:
-    /// plonky2's `MerkleTree::new` against the CPU backend with each SIMD width this CPU has.
+    /// plonky2's `MerkleTree::new` against the CPU backend with each SIMD width this CPU has, and
+    /// the CUDA backend where there is a GPU (with its phases and the kernels' read rate).
     Merkle {
         /// log2 of the number of leaves (LDE rows): 17 for a 2^14 circuit at rate 1/8.
         #[arg(long, default_value_t = 17)]
@@ -69,7 +72,7 @@ pub enum BenchCommand {
     },
     /// Polynomial commitments as a prover makes them (coset LDE, rows in bit-reversed order,
     /// Merkle tree): plonky2's `PolynomialBatch::from_coeffs` against the CPU backend with each
-    /// SIMD width this CPU has.
+    /// SIMD width this CPU has, and the CUDA backend where there is a GPU.
     Commit {
         /// log2 of the polynomials' degree: 14 or 16 for the basic circuits.
         #[arg(long, default_value_t = 14)]
@@ -354,6 +357,20 @@ fn fastest_run<I, T>(runs: usize, input: impl Fn() -> I, mut run: impl FnMut(I) 
     (best, last.expect("at least one run"))
 }
 
+/// The CUDA backend, or `None` with the reason printed.
+fn cuda_backend() -> Option<via_circuit_prover::cuda::CudaBackend> {
+    match via_circuit_prover::cuda::CudaBackend::new() {
+        Ok(backend) => {
+            println!("GPU: {}", backend.device());
+            Some(backend)
+        }
+        Err(e) => {
+            println!("cuda: not available ({e})");
+            None
+        }
+    }
+}
+
 /// One line of a backend comparison: its time and its speed-up over plonky2's.
 fn print_speed_up(name: &str, time: Duration, plonky2: Duration) {
     println!("{name:<16} {:>9.3} s   {:>6.2}x plonky2", time.as_secs_f64(), plonky2.as_secs_f64() / time.as_secs_f64());
@@ -378,6 +395,18 @@ fn merkle(log_leaves: usize, width: usize, cap_height: usize, runs: usize) -> an
         // Every backend must build plonky2's tree; a fast wrong one is no result.
         anyhow::ensure!(cap == expected, "{} built a different tree", backend.name());
         print_speed_up(&backend.name(), time, plonky2);
+    }
+    if let Some(cuda) = cuda_backend() {
+        cuda.merkle_tree(leaves.clone(), cap_height); // warm-up: buffers allocated
+        let before = cuda.timings();
+        let (time, cap) = fastest_run(runs, || leaves.clone(), |leaves| cuda.merkle_tree(leaves, cap_height).cap);
+        anyhow::ensure!(cap == expected, "cuda built a different tree");
+        print_speed_up("cuda", time, plonky2);
+        let phases = cuda.timings().since(&before);
+        println!("  per run: {}", phases.summary(runs));
+        // The leaves the kernels read, against the time of every hashing kernel of the tree.
+        let bytes = (8usize << log_leaves) * width;
+        println!("  leaves read by the kernels at {:.1} GB/s", bytes as f64 * runs as f64 / phases.kernels.as_secs_f64() / 1e9);
     }
     Ok(())
 }
@@ -410,6 +439,14 @@ fn commit(degree_bits: usize, polys: usize, rate_bits: usize, cap_height: usize,
         let (time, cap) = fastest_run(runs, || polynomials.clone(), |polynomials| commit::<C>(&backend, polynomials, rate_bits, false, cap_height).merkle_tree.cap);
         anyhow::ensure!(cap == expected, "{} committed to something else", backend.name());
         print_speed_up(&backend.name(), time, plonky2);
+    }
+    if let Some(cuda) = cuda_backend() {
+        commit::<C>(&cuda, polynomials.clone(), rate_bits, false, cap_height); // warm-up
+        let before = cuda.timings();
+        let (time, cap) = fastest_run(runs, || polynomials.clone(), |polynomials| commit::<C>(&cuda, polynomials, rate_bits, false, cap_height).merkle_tree.cap);
+        anyhow::ensure!(cap == expected, "cuda committed to something else");
+        print_speed_up("cuda", time, plonky2);
+        println!("  per run: {}", cuda.timings().since(&before).summary(runs));
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use via_circuit_prover::cpu::CpuBackend;
+use via_circuit_prover::cuda::CudaBackend;
 use via_circuit_prover::Plonky2Backend;
 use via_circuits::aggregation::node::{AggregatedProof, NODE_ARITY};
 use via_circuits::aggregation::Proof;
@@ -17,9 +18,12 @@ use via_schemas::config::{AggregationConfig, BasicCircuitsConfig};
 use super::{batch_and_circuits, peak_memory_mib, reset_peak_memory};
 
 /// The provers compared: plonky2's, then ours on plonky2's own hashing and FFT (the protocol
-/// alone), then ours on the CPU backend as production runs it (the widest SIMD this CPU has).
-fn provers() -> Vec<Prover> {
-    vec![Prover::Plonky2, Prover::Ours(Arc::new(Plonky2Backend)), Prover::Ours(Arc::new(CpuBackend::detect()))]
+/// alone), then ours on the CPU backend as production runs it (the widest SIMD this CPU has),
+/// then ours on the CUDA backend where there is a GPU.
+fn provers(cuda: Option<&Arc<CudaBackend>>) -> Vec<Prover> {
+    let mut provers = vec![Prover::Plonky2, Prover::Ours(Arc::new(Plonky2Backend)), Prover::Ours(Arc::new(CpuBackend::detect()))];
+    provers.extend(cuda.map(|cuda| Prover::Ours(cuda.clone())));
+    provers
 }
 
 /// Rows of one circuit type each, proved by every prover.
@@ -31,8 +35,8 @@ struct Comparison {
 }
 
 impl Comparison {
-    fn new(runs: usize) -> Self {
-        let provers = provers();
+    fn new(runs: usize, cuda: Option<&Arc<CudaBackend>>) -> Self {
+        let provers = provers(cuda);
         let totals = vec![Duration::ZERO; provers.len()];
         Self { provers, runs, totals }
     }
@@ -85,7 +89,8 @@ pub async fn run(config: BasicCircuitsConfig, txs: usize, runs: usize) -> anyhow
     let aggregation_config = AggregationConfig::default();
     println!("every circuit type of a {txs}-transaction devnet batch, basic shape {config:?}, {aggregation_config:?}, fastest of {runs} run(s), {} threads", rayon::current_num_threads());
     let (witnesses, basic, circuits) = batch_and_circuits(txs, &config, &aggregation_config).await?;
-    let mut comparison = Comparison::new(runs);
+    let cuda = super::cuda_backend().map(Arc::new);
+    let mut comparison = Comparison::new(runs, cuda.as_ref());
     comparison.print_header();
     // Proofs that only feed the next round are made once, by the prover production uses.
     let production = comparison.provers.last().expect("provers").clone();
@@ -150,6 +155,11 @@ pub async fn run(config: BasicCircuitsConfig, txs: usize, runs: usize) -> anyhow
         proof = comparison.row(&format!("5 compression {}", i + 1), layer.data.common.degree_bits(), || Ok(layer.prove(&inner)?))?;
     }
     comparison.print_totals();
+    if let Some(cuda) = &cuda {
+        // Its time over every proof it made, the feeder proofs too.
+        let timings = cuda.timings();
+        println!("cuda backend: {:.2} s in all: {}", timings.total().as_secs_f64(), timings.summary(1));
+    }
     // Every prover's proofs went into the next round; the last one's final proof must verify.
     circuits.final_verifier().verify(&circuits.final_proof_bytes(proof)?, &witnesses.public_data)?;
     println!("final proof verified");

@@ -1,0 +1,474 @@
+//! The CUDA backend: coset LDEs and Poseidon Merkle trees on an NVIDIA GPU, with kernels
+//! (`cuda/kernels.cu`) compiled at run time by NVRTC for the device found.
+//!
+//! CUDA is loaded dynamically, so the project builds, tests and runs with none installed:
+//! [`CudaBackend::new`] looks for the driver library, NVRTC and a device, and says which is
+//! missing. Device and pinned host buffers are kept between calls and grown as needed, so
+//! proofs after the first allocate nothing.
+//!
+//! A call runs its phases one after another (stage into pinned memory, upload, kernels,
+//! download, build plonky2's structures) and [`CudaBackend::timings`] adds up each phase's time,
+//! for the benchmark's split between transfers and kernels. Should the GPU fail mid-proof (out
+//! of memory, say), the call logs the error and runs on the CPU backend instead.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DriverError, LaunchConfig, PinnedHostSlice, PushKernelArg};
+use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
+use plonky2::field::polynomial::PolynomialCoeffs;
+use plonky2::field::types::{Field, PrimeField64};
+use plonky2::hash::hash_types::HashOut;
+use plonky2::hash::merkle_tree::MerkleTree;
+use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, N_ROUNDS, Poseidon, SPONGE_WIDTH};
+use plonky2::hash::poseidon::PoseidonHash;
+use rayon::prelude::*;
+
+use crate::cpu::{CpuBackend, tree_from_levels};
+use crate::{F, ProverBackend};
+
+/// Threads per block for every kernel: each thread works alone, so any multiple of a warp does.
+const THREADS: u32 = 256;
+
+/// Why there is no CUDA backend here, or why a GPU call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CudaError {
+    #[error("no CUDA driver library (libcuda.so) on this machine")]
+    NoDriver,
+    #[error("no NVRTC library (libnvrtc.so.13) to compile the kernels with: install CUDA 13 or put its lib64 folder on LD_LIBRARY_PATH")]
+    NoNvrtc,
+    #[error("the CUDA driver sees no device")]
+    NoDevice,
+    #[error("CUDA driver: {0}")]
+    Driver(#[from] DriverError),
+    #[error("compiling the CUDA kernels: {0}")]
+    Compile(String),
+}
+
+/// Time a backend spent in each phase of its calls, summed since it was made.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CudaTimings {
+    /// Host copies: inputs into pinned memory, results into plonky2's row and digest vectors.
+    pub host: Duration,
+    /// Copies between host and device.
+    pub transfers: Duration,
+    /// Kernels.
+    pub kernels: Duration,
+}
+
+impl CudaTimings {
+    pub fn total(&self) -> Duration {
+        self.host + self.transfers + self.kernels
+    }
+
+    /// The time spent between `earlier` and `self`, readings of one backend.
+    pub fn since(&self, earlier: &Self) -> Self {
+        Self { host: self.host - earlier.host, transfers: self.transfers - earlier.transfers, kernels: self.kernels - earlier.kernels }
+    }
+
+    /// One line for a report: each phase's time and share, over `calls` calls.
+    pub fn summary(&self, calls: usize) -> String {
+        let calls = calls.max(1) as f64;
+        let total = self.total().as_secs_f64().max(f64::MIN_POSITIVE);
+        let phase = |name: &str, d: Duration| format!("{name} {:.1} ms ({:.0}%)", d.as_secs_f64() * 1e3 / calls, 100.0 * d.as_secs_f64() / total);
+        format!("{}, {}, {}", phase("host copies", self.host), phase("transfers", self.transfers), phase("kernels", self.kernels))
+    }
+}
+
+/// The CUDA backend on the machine's first device.
+pub struct CudaBackend {
+    device: String,
+    gpu: Mutex<Gpu>,
+}
+
+impl CudaBackend {
+    /// The backend on device 0, its kernels compiled; an error names what is missing.
+    pub fn new() -> Result<Self, CudaError> {
+        // cudarc panics on first use of a library it cannot load, so look first.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err(CudaError::NoDriver);
+        }
+        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+            return Err(CudaError::NoNvrtc);
+        }
+        if CudaContext::device_count()? < 1 {
+            return Err(CudaError::NoDevice);
+        }
+        let context = CudaContext::new(0)?;
+        let (major, minor) = context.compute_capability()?;
+        let ptx = compile(&format!("compute_{major}{minor}"))?;
+        let module = context.load_module(ptx)?;
+        let function = |name: &str| module.load_function(name);
+        let kernels = Kernels {
+            hash_leaves: function("hash_leaves")?,
+            compress_pairs: function("compress_pairs")?,
+            coset_spread: function("coset_spread")?,
+            dif_stage: function("dif_stage")?,
+            transpose: function("transpose")?,
+        };
+        let device = format!("{} (sm_{major}{minor})", context.name()?);
+        let gpu = Gpu { stream: context.default_stream(), kernels, buffers: Buffers::default(), timings: CudaTimings::default() };
+        Ok(Self { device, gpu: Mutex::new(gpu) })
+    }
+
+    /// The device's name and compute capability.
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    /// Time spent in each phase since the backend was made.
+    pub fn timings(&self) -> CudaTimings {
+        self.lock().timings
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Gpu> {
+        self.gpu.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl ProverBackend for CudaBackend {
+    fn name(&self) -> String {
+        "cuda".into()
+    }
+
+    fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
+        assert!(leaves.len().is_power_of_two(), "a Merkle tree needs a power-of-two number of leaves, not {}", leaves.len());
+        let height = leaves.len().trailing_zeros() as usize;
+        assert!(cap_height <= height, "cap height {cap_height} exceeds the tree's height {height}");
+        let width = leaves[0].len();
+        if leaves.iter().any(|leaf| leaf.len() != width) {
+            // plonky2 allows leaves of several lengths; ours are all of one.
+            return CpuBackend::detect().merkle_tree(leaves, cap_height);
+        }
+        match self.lock().tree_levels(&leaves, height - cap_height) {
+            Ok(levels) => tree_from_levels(leaves, levels),
+            Err(e) => {
+                tracing::error!(error = %e, leaves = leaves.len(), width, "the GPU failed to build a Merkle tree; building it on the CPU");
+                CpuBackend::detect().merkle_tree(leaves, cap_height)
+            }
+        }
+    }
+
+    fn lde_rows(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize) -> Vec<Vec<F>> {
+        let Some(first) = polynomials.first() else { return Vec::new() };
+        let n = first.len();
+        assert!(n.is_power_of_two() && polynomials.iter().all(|p| p.len() == n), "an LDE needs polynomials of one power-of-two length");
+        match self.lock().lde_rows(polynomials, rate_bits) {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(error = %e, polynomials = polynomials.len(), length = n, rate_bits, "the GPU failed to compute an LDE; computing it on the CPU");
+                CpuBackend::detect().lde_rows(polynomials, rate_bits)
+            }
+        }
+    }
+}
+
+struct Kernels {
+    hash_leaves: CudaFunction,
+    compress_pairs: CudaFunction,
+    coset_spread: CudaFunction,
+    dif_stage: CudaFunction,
+    transpose: CudaFunction,
+}
+
+/// Buffers kept between calls, each grown to the largest size asked of it.
+#[derive(Default)]
+struct Buffers {
+    /// Pinned host memory every upload and download is staged through.
+    staging: Option<PinnedHostSlice<u64>>,
+    /// Coefficients, or a tree's leaves.
+    input: Option<CudaSlice<u64>>,
+    /// The NTT's columns.
+    columns: Option<CudaSlice<u64>>,
+    /// The LDE's rows.
+    rows: Option<CudaSlice<u64>>,
+    /// Every level of a tree's digests, leaves' first.
+    digests: Option<CudaSlice<u64>>,
+    /// Powers of the coset shift, by log length.
+    shift_powers: HashMap<usize, CudaSlice<u64>>,
+    /// Powers of the LDE's root of unity (half its order of them), by log size.
+    twiddles: HashMap<usize, CudaSlice<u64>>,
+}
+
+/// The device buffer in `slot`, at least `len` long.
+fn grown<'a>(stream: &Arc<CudaStream>, slot: &'a mut Option<CudaSlice<u64>>, len: usize) -> Result<&'a mut CudaSlice<u64>, DriverError> {
+    if slot.as_ref().is_none_or(|buffer| buffer.len() < len) {
+        *slot = None; // free before allocating the larger one
+        *slot = Some(unsafe { stream.alloc::<u64>(len.max(1)) }?);
+    }
+    Ok(slot.as_mut().expect("just allocated"))
+}
+
+/// A table of `count` powers of `base` on the device, made once per key.
+fn table<'a>(stream: &Arc<CudaStream>, tables: &'a mut HashMap<usize, CudaSlice<u64>>, key: usize, base: F, count: usize) -> Result<&'a CudaSlice<u64>, DriverError> {
+    Ok(match tables.entry(key) {
+        Entry::Occupied(table) => table.into_mut(),
+        Entry::Vacant(slot) => {
+            let powers: Vec<u64> = base.powers().take(count.max(1)).map(|x| x.to_canonical_u64()).collect();
+            slot.insert(stream.clone_htod(&powers)?)
+        }
+    })
+}
+
+fn launch_config(threads: usize) -> LaunchConfig {
+    let blocks = u32::try_from(threads.div_ceil(THREADS as usize)).expect("a grid of at most 2^32 blocks");
+    LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
+}
+
+struct Gpu {
+    stream: Arc<CudaStream>,
+    kernels: Kernels,
+    buffers: Buffers,
+    timings: CudaTimings,
+}
+
+/// The pinned staging buffer in `slot`, at least `len` long.
+fn staging<'a>(stream: &CudaStream, slot: &'a mut Option<PinnedHostSlice<u64>>, len: usize) -> Result<&'a mut PinnedHostSlice<u64>, DriverError> {
+    if slot.as_ref().is_none_or(|buffer| buffer.len() < len) {
+        *slot = None;
+        // Not write-combined: the host reads downloads back from it.
+        *slot = Some(unsafe { stream.context().alloc_pinned_with_flags::<u64>(len.max(1), 0) }?);
+    }
+    Ok(slot.as_mut().expect("just allocated"))
+}
+
+/// A stopwatch over a call's phases: each lap waits for the stream, then adds the time since
+/// the last lap to one phase's total.
+struct Laps<'a> {
+    stream: &'a CudaStream,
+    timings: &'a mut CudaTimings,
+    since: Instant,
+}
+
+impl<'a> Laps<'a> {
+    fn start(stream: &'a CudaStream, timings: &'a mut CudaTimings) -> Self {
+        Self { stream, timings, since: Instant::now() }
+    }
+
+    fn lap(&mut self, phase: fn(&mut CudaTimings) -> &mut Duration) -> Result<(), DriverError> {
+        self.stream.synchronize()?;
+        *phase(self.timings) += self.since.elapsed();
+        self.since = Instant::now();
+        Ok(())
+    }
+}
+
+fn host(t: &mut CudaTimings) -> &mut Duration {
+    &mut t.host
+}
+
+fn transfers(t: &mut CudaTimings) -> &mut Duration {
+    &mut t.transfers
+}
+
+fn kernels(t: &mut CudaTimings) -> &mut Duration {
+    &mut t.kernels
+}
+
+impl Gpu {
+    /// Digests of every level of the tree over `leaves`, from the leaves' up to `levels_above`
+    /// levels above them (the cap).
+    fn tree_levels(&mut self, leaves: &[Vec<F>], levels_above: usize) -> Result<Vec<Vec<HashOut<F>>>, DriverError> {
+        let Gpu { stream, kernels: k, buffers, timings } = self;
+        let (count, width) = (leaves.len(), leaves[0].len());
+        let mut laps = Laps::start(stream, timings);
+        let staged = staging(stream, &mut buffers.staging, count * width)?;
+        staged.as_mut_slice()?[..count * width].par_chunks_mut(width.max(1)).zip(leaves).for_each(|(row, leaf)| row.copy_from_slice(as_u64s(leaf)));
+        laps.lap(host)?;
+
+        let input = grown(stream, &mut buffers.input, count * width)?;
+        stream.memcpy_htod(&staged.as_slice()?[..count * width], input)?;
+        laps.lap(transfers)?;
+
+        // Level k holds count >> k digests, from offsets[k].
+        let offsets: Vec<usize> = (0..=levels_above).scan(0, |at, k| Some(std::mem::replace(at, *at + 4 * (count >> k)))).collect();
+        let total = offsets[levels_above] + 4 * (count >> levels_above);
+        let digests = grown(stream, &mut buffers.digests, total)?;
+        let (count64, width32, unit) = (count as u64, width as u32, 1u64);
+        let row_stride = width as u64;
+        unsafe { stream.launch_builder(&k.hash_leaves).arg(&*input).arg(&count64).arg(&width32).arg(&row_stride).arg(&unit).arg(&mut *digests).launch(launch_config(count)) }?;
+        for level in 0..levels_above {
+            let (lower, mut upper) = digests.split_at_mut(offsets[level + 1]);
+            let children = lower.slice(offsets[level]..);
+            let parents = (count >> level) / 2;
+            unsafe { stream.launch_builder(&k.compress_pairs).arg(&children).arg(&(parents as u64)).arg(&mut upper).launch(launch_config(parents)) }?;
+        }
+        laps.lap(kernels)?;
+
+        let flat = stream.clone_dtoh(&digests.slice(..total))?;
+        laps.lap(transfers)?;
+        let levels = offsets.iter().enumerate().map(|(level, &at)| flat[at..at + 4 * (count >> level)].chunks_exact(4).map(|d| HashOut { elements: std::array::from_fn(|i| F::from_canonical_u64(d[i])) }).collect()).collect();
+        laps.lap(host)?;
+        Ok(levels)
+    }
+
+    /// The coset LDE of `polynomials` as Merkle rows (see [`ProverBackend::lde_rows`]).
+    fn lde_rows(&mut self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize) -> Result<Vec<Vec<F>>, DriverError> {
+        let Gpu { stream, kernels: k, buffers, timings } = self;
+        let (columns, n) = (polynomials.len(), polynomials[0].len());
+        let log_n = n.trailing_zeros() as usize;
+        let log_size = log_n + rate_bits;
+        let size = n << rate_bits;
+        let mut laps = Laps::start(stream, timings);
+        let staged = staging(stream, &mut buffers.staging, columns * size)?;
+        staged.as_mut_slice()?[..columns * n].par_chunks_mut(n).zip(polynomials).for_each(|(column, p)| column.copy_from_slice(as_u64s(&p.coeffs)));
+        laps.lap(host)?;
+
+        let input = grown(stream, &mut buffers.input, columns * n)?;
+        stream.memcpy_htod(&staged.as_slice()?[..columns * n], input)?;
+        let shift_powers = table(stream, &mut buffers.shift_powers, log_n, F::coset_shift(), n)?;
+        let twiddles = table(stream, &mut buffers.twiddles, log_size, F::primitive_root_of_unity(log_size), size / 2)?;
+        laps.lap(transfers)?;
+
+        let data = grown(stream, &mut buffers.columns, columns * size)?;
+        let (log_n32, log_size32, total) = (log_n as u32, log_size as u32, (columns * size) as u64);
+        unsafe { stream.launch_builder(&k.coset_spread).arg(&*input).arg(&log_n32).arg(&log_size32).arg(shift_powers).arg(&total).arg(&mut *data).launch(launch_config(columns * size)) }?;
+        let butterflies = (columns * size / 2) as u64;
+        for log_half in (0..log_size as u32).rev() {
+            unsafe { stream.launch_builder(&k.dif_stage).arg(&mut *data).arg(&log_size32).arg(&log_half).arg(twiddles).arg(&butterflies).launch(launch_config(columns * size / 2)) }?;
+        }
+        let rows = grown(stream, &mut buffers.rows, columns * size)?;
+        let columns64 = columns as u64;
+        unsafe { stream.launch_builder(&k.transpose).arg(&*data).arg(&columns64).arg(&log_size32).arg(&mut *rows).launch(launch_config(columns * size)) }?;
+        laps.lap(kernels)?;
+
+        stream.memcpy_dtoh(&rows.slice(..columns * size), staged)?;
+        laps.lap(transfers)?;
+        let rows = staged.as_slice()?[..columns * size].par_chunks_exact(columns).map(|row| as_field(row).to_vec()).collect();
+        laps.lap(host)?;
+        Ok(rows)
+    }
+}
+
+/// Field elements as the `u64`s they wrap (`GoldilocksField` is `repr(transparent)`).
+fn as_u64s(values: &[F]) -> &[u64] {
+    // SAFETY: `GoldilocksField` is a `repr(transparent)` wrapper of `u64`.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u64>(), values.len()) }
+}
+
+/// `u64`s as field elements (any `u64` is a valid, possibly unreduced, element).
+fn as_field(values: &[u64]) -> &[F] {
+    // SAFETY: as for `as_u64s`.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<F>(), values.len()) }
+}
+
+/// The kernels' source with plonky2's Poseidon tables written in: the round constants, and the
+/// MDS layer unrolled with its (small) constants as literals.
+fn kernel_source() -> String {
+    const KERNELS: &str = include_str!("cuda/kernels.cu");
+    const MARKER: &str = "// @POSEIDON_TABLES@";
+    let mut tables = String::new();
+    let constants: Vec<String> = ALL_ROUND_CONSTANTS[..SPONGE_WIDTH * N_ROUNDS].iter().map(|&c| format!("{}ULL", F::from_noncanonical_u64(c).to_canonical_u64())).collect();
+    writeln!(tables, "__constant__ u64 ROUND_CONSTANTS[{}] = {{{}}};", constants.len(), constants.join(", ")).expect("writing to a string");
+    tables.push_str("static __device__ __forceinline__ void mds_layer(u64 s[12]) {\n    u64 out[12];\n");
+    for r in 0..SPONGE_WIDTH {
+        tables.push_str("    {\n        u64 lo = 0, hi = 0;\n");
+        for i in 0..SPONGE_WIDTH {
+            // Row r: the circulant's constant i times s[(i + r) % 12], plus the diagonal's at i = 0.
+            let c = <F as Poseidon>::MDS_MATRIX_CIRC[i] + if i == 0 { <F as Poseidon>::MDS_MATRIX_DIAG[r] } else { 0 };
+            writeln!(tables, "        MDS_TERM(lo, hi, s[{}], {c}ULL);", (i + r) % SPONGE_WIDTH).expect("writing to a string");
+        }
+        writeln!(tables, "        out[{r}] = gl_reduce_halves(lo, hi);\n    }}").expect("writing to a string");
+    }
+    tables.push_str("#pragma unroll\n    for (int i = 0; i < 12; i++) s[i] = out[i];\n}\n");
+    assert!(KERNELS.contains(MARKER), "the kernels mark where the Poseidon tables go");
+    KERNELS.replacen(MARKER, &tables, 1)
+}
+
+/// Compiles the kernels to PTX for `arch` (`compute_90`, say).
+fn compile(arch: &str) -> Result<cudarc::nvrtc::Ptx, CudaError> {
+    let options = CompileOptions { options: vec![format!("--gpu-architecture={arch}")], ..Default::default() };
+    compile_ptx_with_opts(kernel_source(), options).map_err(|e| CudaError::Compile(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use plonky2::field::types::Sample;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+    use crate::cpu::CpuBackend;
+
+    /// The backend, or `None` with the reason printed: CUDA tests pass trivially without a GPU
+    /// (CI has none) and say so.
+    fn gpu(test: &str) -> Option<CudaBackend> {
+        match CudaBackend::new() {
+            Ok(backend) => Some(backend),
+            Err(e) => {
+                eprintln!("skipped {test}: no CUDA backend here ({e})");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn kernels_compile_wherever_nvrtc_is() {
+        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+            eprintln!("skipped kernels_compile_wherever_nvrtc_is: {}", CudaError::NoNvrtc);
+            return;
+        }
+        // Hopper, the oldest architecture we deploy on, and Turing, NVRTC 13's oldest.
+        for arch in ["compute_90", "compute_75"] {
+            compile(arch).unwrap_or_else(|e| panic!("{arch}: {e}"));
+        }
+    }
+
+    #[test]
+    fn the_mds_layer_is_plonky2s() {
+        let source = kernel_source();
+        assert!(!source.contains("@POSEIDON_TABLES@"));
+        // Row 0 folds the diagonal (8) into the circulant's first constant (17).
+        assert!(source.contains("MDS_TERM(lo, hi, s[0], 25ULL);"), "{source}");
+        assert!(source.contains(&format!("{}ULL", ALL_ROUND_CONSTANTS[0])));
+    }
+
+    #[test]
+    fn cuda_trees_equal_the_cpu_backends() {
+        let Some(cuda) = gpu("cuda_trees_equal_the_cpu_backends") else { return };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(21);
+        let cpu = CpuBackend::detect();
+        for log_leaves in [0, 1, 2, 3, 5, 10, 14] {
+            // Around the no-hash limit (4) and the sponge rate (8), a wire count, and one salted.
+            for width in [1, 4, 5, 8, 9, 16, 135, 139] {
+                // Unreduced elements too: plonky2 keeps some, and the kernels must reduce them.
+                let leaves: Vec<Vec<F>> = (0..1usize << log_leaves).map(|_| (0..width).map(|_| F::from_noncanonical_u64(rng.r#gen())).collect()).collect();
+                for cap_height in [0, 1, 4, log_leaves].into_iter().filter(|c| *c <= log_leaves) {
+                    let expected = cpu.merkle_tree(leaves.clone(), cap_height);
+                    let got = cuda.merkle_tree(leaves.clone(), cap_height);
+                    assert!(got == expected, "2^{log_leaves} leaves of {width}, cap height {cap_height}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cuda_ldes_equal_the_cpu_backends() {
+        let Some(cuda) = gpu("cuda_ldes_equal_the_cpu_backends") else { return };
+        let cpu = CpuBackend::detect();
+        // Down to one coefficient, odd polynomial counts, and a production-sized batch.
+        for (log_n, count, rate_bits) in [(0, 1, 1), (0, 3, 3), (1, 1, 1), (2, 7, 2), (4, 17, 3), (10, 5, 1), (10, 9, 7), (12, 135, 3), (15, 20, 3)] {
+            let polynomials: Vec<PolynomialCoeffs<F>> = (0..count).map(|_| PolynomialCoeffs::new(F::rand_vec(1 << log_n))).collect();
+            let expected = cpu.lde_rows(&polynomials, rate_bits);
+            let got = cuda.lde_rows(&polynomials, rate_bits);
+            assert!(got == expected, "{count} polynomials of 2^{log_n} at rate bits {rate_bits}");
+        }
+        let timings = cuda.timings();
+        assert!(timings.kernels > Duration::ZERO && timings.transfers > Duration::ZERO, "{timings:?}");
+    }
+
+    #[test]
+    fn a_second_call_reuses_the_buffers() {
+        let Some(cuda) = gpu("a_second_call_reuses_the_buffers") else { return };
+        let polynomials: Vec<PolynomialCoeffs<F>> = (0..4).map(|_| PolynomialCoeffs::new(F::rand_vec(1 << 8))).collect();
+        let first = cuda.lde_rows(&polynomials, 2);
+        let input = cuda.lock().buffers.input.as_ref().map(|b| b.len());
+        // A smaller call after a larger one must read only its own part of the kept buffers.
+        let smaller = cuda.lde_rows(&polynomials[..1], 1);
+        assert_eq!(cuda.lock().buffers.input.as_ref().map(|b| b.len()), input);
+        assert_eq!(smaller, CpuBackend::detect().lde_rows(&polynomials[..1], 1));
+        assert_eq!(cuda.lde_rows(&polynomials, 2), first);
+    }
+}
