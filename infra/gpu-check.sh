@@ -53,10 +53,11 @@ run() {
     step cuda-unit "$BIN/via_circuit_prover" cuda --test-threads 1 --nocapture
     step prove "$BIN/prove" --test-threads 1 --nocapture
     step basic-circuits "$BIN/basic_circuits" our_prover_and_plonky2s --nocapture
-    step merkle-17 "$BIN/prover" bench merkle --log-leaves 17 --runs 3
     step merkle-19 "$BIN/prover" bench merkle --log-leaves 19 --runs 3
+    step commit-14 "$BIN/prover" bench commit --degree-bits 14 --runs 3
     step commit-16 "$BIN/prover" bench commit --degree-bits 16 --runs 3
-    step bench-prover "$BIN/prover" bench prover --shape production --txs 16
+    # With each of our proofs' time per step, to see what is left on the CPU.
+    RUST_LOG=info,via_circuit_prover=debug step bench-prover "$BIN/prover" bench prover --shape production --txs 16
     cat "$OUT/summary.txt"
 }
 

@@ -3,12 +3,10 @@
 //! `PolynomialBatch::from_coeffs`, so plonky2's opening proofs and verifier take it as their own.
 
 use plonky2::field::polynomial::PolynomialCoeffs;
-use plonky2::field::types::Sample;
 use plonky2::fri::oracle::PolynomialBatch;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::plonk::config::GenericConfig;
 use plonky2::util::log2_strict;
-use rayon::prelude::*;
 
 use crate::{F, ProverBackend};
 
@@ -25,11 +23,7 @@ pub fn commit<C: GenericConfig<2, F = F, Hasher = PoseidonHash>>(
     cap_height: usize,
 ) -> PolynomialBatch<F, C, 2> {
     let degree = polynomials[0].len();
-    let mut leaves = backend.lde_rows(&polynomials, rate_bits);
-    if blinding {
-        leaves.par_iter_mut().for_each(|leaf| leaf.extend(F::rand_vec(SALT_SIZE)));
-    }
-    let merkle_tree = backend.merkle_tree(leaves, cap_height);
+    let merkle_tree = backend.lde_merkle_tree(&polynomials, rate_bits, if blinding { SALT_SIZE } else { 0 }, cap_height);
     PolynomialBatch { polynomials, merkle_tree, degree_log: log2_strict(degree), rate_bits, blinding }
 }
 
@@ -37,6 +31,8 @@ pub fn commit<C: GenericConfig<2, F = F, Hasher = PoseidonHash>>(
 mod tests {
     use plonky2::plonk::config::PoseidonGoldilocksConfig;
     use plonky2::util::timing::TimingTree;
+
+    use plonky2::field::types::Sample;
 
     use super::*;
     use crate::Plonky2Backend;

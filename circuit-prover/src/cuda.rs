@@ -153,17 +153,38 @@ impl ProverBackend for CudaBackend {
     }
 
     fn lde_rows(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize) -> Vec<Vec<F>> {
-        let Some(first) = polynomials.first() else { return Vec::new() };
-        let n = first.len();
-        assert!(n.is_power_of_two() && polynomials.iter().all(|p| p.len() == n), "an LDE needs polynomials of one power-of-two length");
-        match self.lock().lde_rows(polynomials, rate_bits) {
-            Ok(rows) => rows,
+        if polynomials.is_empty() {
+            return Vec::new();
+        }
+        check_lengths(polynomials);
+        match self.lock().lde(polynomials, rate_bits, 0, None) {
+            Ok((rows, _)) => rows,
             Err(e) => {
-                tracing::error!(error = %e, polynomials = polynomials.len(), length = n, rate_bits, "the GPU failed to compute an LDE; computing it on the CPU");
+                tracing::error!(error = %e, polynomials = polynomials.len(), length = polynomials[0].len(), rate_bits, "the GPU failed to compute an LDE; computing it on the CPU");
                 CpuBackend::detect().lde_rows(polynomials, rate_bits)
             }
         }
     }
+
+    fn lde_merkle_tree(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
+        check_lengths(polynomials);
+        let height = polynomials[0].len().trailing_zeros() as usize + rate_bits;
+        assert!(cap_height <= height, "cap height {cap_height} exceeds the tree's height {height}");
+        match self.lock().lde(polynomials, rate_bits, salt_size, Some(height - cap_height)) {
+            Ok((rows, Some(levels))) => tree_from_levels(rows, levels),
+            Ok((_, None)) => unreachable!("a tree was asked for"),
+            Err(e) => {
+                tracing::error!(error = %e, polynomials = polynomials.len(), length = polynomials[0].len(), rate_bits, "the GPU failed to commit; committing on the CPU");
+                CpuBackend::detect().lde_merkle_tree(polynomials, rate_bits, salt_size, cap_height)
+            }
+        }
+    }
+}
+
+/// Polynomials an LDE takes: at least one, all of one power-of-two length.
+fn check_lengths(polynomials: &[PolynomialCoeffs<F>]) {
+    let n = polynomials.first().expect("polynomials to commit to").len();
+    assert!(n.is_power_of_two() && polynomials.iter().all(|p| p.len() == n), "an LDE needs polynomials of one power-of-two length");
 }
 
 struct Kernels {
@@ -268,6 +289,43 @@ fn kernels(t: &mut CudaTimings) -> &mut Duration {
     &mut t.kernels
 }
 
+/// Where a tree's digests lie in the digests buffer: level `k` (the leaves' digests at 0) holds
+/// `count >> k` digests of four elements from `offsets[k]`.
+struct Levels {
+    count: usize,
+    offsets: Vec<usize>,
+    total: usize,
+}
+
+impl Levels {
+    fn new(count: usize, levels_above: usize) -> Self {
+        let offsets: Vec<usize> = (0..=levels_above).scan(0, |at, k| Some(std::mem::replace(at, *at + 4 * (count >> k)))).collect();
+        let total = offsets[levels_above] + 4 * (count >> levels_above);
+        Self { count, offsets, total }
+    }
+
+    /// Each level's digests, from the buffer's first `total` elements.
+    fn read(&self, flat: &[u64]) -> Vec<Vec<HashOut<F>>> {
+        let digest = |d: &[u64]| HashOut { elements: std::array::from_fn(|i| F::from_canonical_u64(d[i])) };
+        self.offsets.iter().enumerate().map(|(k, &at)| flat[at..at + 4 * (self.count >> k)].chunks_exact(4).map(digest).collect()).collect()
+    }
+}
+
+/// Hashes the leaves in `input` (leaf `i`'s element `k` at `i * row_stride + k * column_stride`)
+/// and every level above them that `levels` holds, into `digests`.
+#[allow(clippy::too_many_arguments)]
+fn hash_tree(stream: &Arc<CudaStream>, k: &Kernels, input: &CudaSlice<u64>, width: usize, row_stride: usize, column_stride: usize, levels: &Levels, digests: &mut CudaSlice<u64>) -> Result<(), DriverError> {
+    let (count, width, row_stride, column_stride) = (levels.count as u64, width as u32, row_stride as u64, column_stride as u64);
+    unsafe { stream.launch_builder(&k.hash_leaves).arg(input).arg(&count).arg(&width).arg(&row_stride).arg(&column_stride).arg(&mut *digests).launch(launch_config(levels.count)) }?;
+    for level in 0..levels.offsets.len() - 1 {
+        let (lower, mut upper) = digests.split_at_mut(levels.offsets[level + 1]);
+        let children = lower.slice(levels.offsets[level]..);
+        let parents = (levels.count >> level) / 2;
+        unsafe { stream.launch_builder(&k.compress_pairs).arg(&children).arg(&(parents as u64)).arg(&mut upper).launch(launch_config(parents)) }?;
+    }
+    Ok(())
+}
+
 impl Gpu {
     /// Digests of every level of the tree over `leaves`, from the leaves' up to `levels_above`
     /// levels above them (the cap).
@@ -283,63 +341,73 @@ impl Gpu {
         stream.memcpy_htod(&staged.as_slice()?[..count * width], input)?;
         laps.lap(transfers)?;
 
-        // Level k holds count >> k digests, from offsets[k].
-        let offsets: Vec<usize> = (0..=levels_above).scan(0, |at, k| Some(std::mem::replace(at, *at + 4 * (count >> k)))).collect();
-        let total = offsets[levels_above] + 4 * (count >> levels_above);
-        let digests = grown(stream, &mut buffers.digests, total)?;
-        let (count64, width32, unit) = (count as u64, width as u32, 1u64);
-        let row_stride = width as u64;
-        unsafe { stream.launch_builder(&k.hash_leaves).arg(&*input).arg(&count64).arg(&width32).arg(&row_stride).arg(&unit).arg(&mut *digests).launch(launch_config(count)) }?;
-        for level in 0..levels_above {
-            let (lower, mut upper) = digests.split_at_mut(offsets[level + 1]);
-            let children = lower.slice(offsets[level]..);
-            let parents = (count >> level) / 2;
-            unsafe { stream.launch_builder(&k.compress_pairs).arg(&children).arg(&(parents as u64)).arg(&mut upper).launch(launch_config(parents)) }?;
-        }
+        let levels = Levels::new(count, levels_above);
+        let digests = grown(stream, &mut buffers.digests, levels.total)?;
+        hash_tree(stream, k, input, width, width, 1, &levels, digests)?;
         laps.lap(kernels)?;
 
-        let flat = stream.clone_dtoh(&digests.slice(..total))?;
+        let flat = stream.clone_dtoh(&digests.slice(..levels.total))?;
         laps.lap(transfers)?;
-        let levels = offsets.iter().enumerate().map(|(level, &at)| flat[at..at + 4 * (count >> level)].chunks_exact(4).map(|d| HashOut { elements: std::array::from_fn(|i| F::from_canonical_u64(d[i])) }).collect()).collect();
+        let levels = levels.read(&flat);
         laps.lap(host)?;
         Ok(levels)
     }
 
-    /// The coset LDE of `polynomials` as Merkle rows (see [`ProverBackend::lde_rows`]).
-    fn lde_rows(&mut self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize) -> Result<Vec<Vec<F>>, DriverError> {
+    /// The coset LDE of `polynomials` as Merkle rows (see [`ProverBackend::lde_rows`]), each
+    /// row followed by `salt_size` random elements, and, given `levels_above`, the levels of the
+    /// tree over those rows, hashed from the LDE where it lies.
+    #[allow(clippy::type_complexity)]
+    fn lde(&mut self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, levels_above: Option<usize>) -> Result<(Vec<Vec<F>>, Option<Vec<Vec<HashOut<F>>>>), DriverError> {
         let Gpu { stream, kernels: k, buffers, timings } = self;
         let (columns, n) = (polynomials.len(), polynomials[0].len());
+        let width = columns + salt_size;
         let log_n = n.trailing_zeros() as usize;
         let log_size = log_n + rate_bits;
         let size = n << rate_bits;
         let mut laps = Laps::start(stream, timings);
-        let staged = staging(stream, &mut buffers.staging, columns * size)?;
+        let staged = staging(stream, &mut buffers.staging, width * size)?;
         staged.as_mut_slice()?[..columns * n].par_chunks_mut(n).zip(polynomials).for_each(|(column, p)| column.copy_from_slice(as_u64s(&p.coeffs)));
+        // The salt, as `salt_size` more columns.
+        let salt = crate::random_elements(salt_size * size);
         laps.lap(host)?;
 
         let input = grown(stream, &mut buffers.input, columns * n)?;
         stream.memcpy_htod(&staged.as_slice()?[..columns * n], input)?;
+        let data = grown(stream, &mut buffers.columns, width * size)?;
+        if salt_size > 0 {
+            stream.memcpy_htod(as_u64s(&salt), &mut data.slice_mut(columns * size..width * size))?;
+        }
         let shift_powers = table(stream, &mut buffers.shift_powers, log_n, F::coset_shift(), n)?;
         let twiddles = table(stream, &mut buffers.twiddles, log_size, F::primitive_root_of_unity(log_size), size / 2)?;
         laps.lap(transfers)?;
 
-        let data = grown(stream, &mut buffers.columns, columns * size)?;
         let (log_n32, log_size32, total) = (log_n as u32, log_size as u32, (columns * size) as u64);
         unsafe { stream.launch_builder(&k.coset_spread).arg(&*input).arg(&log_n32).arg(&log_size32).arg(shift_powers).arg(&total).arg(&mut *data).launch(launch_config(columns * size)) }?;
         let butterflies = (columns * size / 2) as u64;
         for log_half in (0..log_size as u32).rev() {
             unsafe { stream.launch_builder(&k.dif_stage).arg(&mut *data).arg(&log_size32).arg(&log_half).arg(twiddles).arg(&butterflies).launch(launch_config(columns * size / 2)) }?;
         }
-        let rows = grown(stream, &mut buffers.rows, columns * size)?;
-        let columns64 = columns as u64;
-        unsafe { stream.launch_builder(&k.transpose).arg(&*data).arg(&columns64).arg(&log_size32).arg(&mut *rows).launch(launch_config(columns * size)) }?;
+        let rows = grown(stream, &mut buffers.rows, width * size)?;
+        let width64 = width as u64;
+        unsafe { stream.launch_builder(&k.transpose).arg(&*data).arg(&width64).arg(&log_size32).arg(&mut *rows).launch(launch_config(width * size)) }?;
+        let levels = levels_above.map(|above| Levels::new(size, above));
+        if let Some(levels) = &levels {
+            // Leaf i is row i: element k of column k, so the reads of a warp's leaves coalesce.
+            let digests = grown(stream, &mut buffers.digests, levels.total)?;
+            hash_tree(stream, k, data, width, 1, size, levels, digests)?;
+        }
         laps.lap(kernels)?;
 
-        stream.memcpy_dtoh(&rows.slice(..columns * size), staged)?;
+        stream.memcpy_dtoh(&rows.slice(..width * size), staged)?;
+        let flat_digests = match &levels {
+            Some(levels) => Some(stream.clone_dtoh(&buffers.digests.as_ref().expect("hashed").slice(..levels.total))?),
+            None => None,
+        };
         laps.lap(transfers)?;
-        let rows = staged.as_slice()?[..columns * size].par_chunks_exact(columns).map(|row| as_field(row).to_vec()).collect();
+        let rows = staged.as_slice()?[..width * size].par_chunks_exact(width).map(|row| as_field(row).to_vec()).collect();
+        let levels = levels.zip(flat_digests).map(|(levels, flat)| levels.read(&flat));
         laps.lap(host)?;
-        Ok(rows)
+        Ok((rows, levels))
     }
 }
 
@@ -457,6 +525,23 @@ mod tests {
         }
         let timings = cuda.timings();
         assert!(timings.kernels > Duration::ZERO && timings.transfers > Duration::ZERO, "{timings:?}");
+    }
+
+    #[test]
+    fn cuda_commitment_trees_equal_the_cpu_backends() {
+        let Some(cuda) = gpu("cuda_commitment_trees_equal_the_cpu_backends") else { return };
+        let cpu = CpuBackend::detect();
+        for (log_n, count, rate_bits, cap_height) in [(0, 1, 1, 0), (0, 3, 3, 2), (2, 7, 2, 4), (10, 9, 3, 4), (13, 135, 3, 4), (14, 2, 4, 0)] {
+            let polynomials: Vec<PolynomialCoeffs<F>> = (0..count).map(|_| PolynomialCoeffs::new(F::rand_vec(1 << log_n))).collect();
+            let shape = format!("{count} polynomials of 2^{log_n} at rate bits {rate_bits}, cap height {cap_height}");
+            let expected = cpu.lde_merkle_tree(&polynomials, rate_bits, 0, cap_height);
+            assert!(cuda.lde_merkle_tree(&polynomials, rate_bits, 0, cap_height) == expected, "{shape}");
+            // Salted: the rows are the LDE's and four fresh elements, and the tree is over them.
+            let salted = cuda.lde_merkle_tree(&polynomials, rate_bits, 4, cap_height);
+            assert!(salted.leaves.iter().zip(&expected.leaves).all(|(s, e)| s.len() == count + 4 && s[..count] == e[..]), "{shape}: salted rows");
+            assert!(cpu.merkle_tree(salted.leaves.clone(), cap_height) == salted, "{shape}: salted tree");
+            assert_ne!(salted.leaves[0][count..], cuda.lde_merkle_tree(&polynomials, rate_bits, 4, cap_height).leaves[0][count..], "{shape}: fresh salt");
+        }
     }
 
     #[test]

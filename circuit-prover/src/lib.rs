@@ -51,6 +51,16 @@ pub trait ProverBackend: Send + Sync {
         rows_bit_reversed(&columns)
     }
 
+    /// A commitment's tree: the Merkle tree over the rows of `lde_rows(polynomials, rate_bits)`,
+    /// each row followed by `salt_size` random elements (a blinded commitment's salt), with a cap
+    /// of `2^cap_height`. `lde_rows` then `merkle_tree` by default; a backend that keeps the LDE
+    /// where it computed it hashes it there.
+    fn lde_merkle_tree(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
+        let mut leaves = self.lde_rows(polynomials, rate_bits);
+        salt_rows(&mut leaves, salt_size);
+        self.merkle_tree(leaves, cap_height)
+    }
+
     /// Each polynomial's coefficients from its values on the subgroup of its length (an inverse
     /// NTT). plonky2's FFT by default.
     fn interpolate(&self, values: Vec<PolynomialValues<F>>) -> Vec<PolynomialCoeffs<F>> {
@@ -71,6 +81,24 @@ impl ProverBackend for Plonky2Backend {
     fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
         MerkleTree::new(leaves, cap_height)
     }
+}
+
+/// Appends `salt_size` random elements to every row.
+fn salt_rows(rows: &mut [Vec<F>], salt_size: usize) {
+    use plonky2::field::types::Sample;
+    use rayon::prelude::*;
+    if salt_size > 0 {
+        rows.par_iter_mut().for_each_init(rand::thread_rng, |rng, row| row.extend((0..salt_size).map(|_| F::sample(rng))));
+    }
+}
+
+/// `count` random elements for salts. From each thread's CSPRNG (ChaCha, seeded by the OS)
+/// rather than plonky2's `rand_vec`, which asks the OS for every element: a commitment to 2^19
+/// rows needs two million.
+fn random_elements(count: usize) -> Vec<F> {
+    use plonky2::field::types::Sample;
+    use rayon::prelude::*;
+    (0..count).into_par_iter().map_init(rand::thread_rng, |rng, _| F::sample(rng)).collect()
 }
 
 /// Row `j` of the result is row `reverse_bits(j)` of `columns`. Rows are gathered in natural
