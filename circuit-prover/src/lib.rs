@@ -10,6 +10,7 @@
 //!   with [`ntt`].
 //! - [`cuda`]: the CUDA backend: LDEs and Merkle trees on an NVIDIA GPU, kernels compiled at
 //!   run time; CUDA is loaded dynamically, so it builds and runs where there is none.
+//! - `fri`: FRI's opening proof, plonky2's with its single-threaded steps made parallel.
 //! - [`ntt`]: coset LDEs of eight polynomials per AVX-512 pass (four per AVX2 pass), written as
 //!   Merkle leaves.
 //! - [`poseidon`]: the Poseidon permutation over Goldilocks on many states at once, eight per
@@ -18,6 +19,7 @@
 pub mod commit;
 pub mod cpu;
 pub mod cuda;
+mod fri;
 mod goldilocks;
 pub mod ntt;
 pub mod poseidon;

@@ -153,7 +153,7 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     let openings = OpeningSet::new(zeta, g, oracles[0], oracles[1], oracles[2], oracles[3], common_data);
     challenger.observe_openings(&fri_openings(&openings));
     phases.done("openings");
-    let opening_proof = PolynomialBatch::prove_openings(&fri_instance(common_data, zeta), &oracles, &mut challenger, &common_data.fri_params, None, None, &mut Default::default());
+    let opening_proof = crate::fri::prove_openings(&fri_instance(common_data, zeta), &oracles, &mut challenger, &common_data.fri_params);
     phases.done("FRI");
     phases.log(backend, common_data.degree_bits());
 
