@@ -53,7 +53,8 @@ pub enum CudaError {
 pub struct CudaTimings {
     /// Host copies: inputs into pinned memory, results into plonky2's row and digest vectors.
     pub host: Duration,
-    /// Copies between host and device.
+    /// Copies between host and device: the time waited for them (a download's copies overlap
+    /// the host building the previous part's rows).
     pub transfers: Duration,
     /// Kernels.
     pub kernels: Duration,
@@ -198,8 +199,10 @@ struct Kernels {
 /// Buffers kept between calls, each grown to the largest size asked of it.
 #[derive(Default)]
 struct Buffers {
-    /// Pinned host memory every upload and download is staged through.
+    /// Pinned host memory uploads and a tree's downloads are staged through.
     staging: Option<PinnedHostSlice<u64>>,
+    /// The two pinned buffers an LDE's rows are downloaded through, part by part.
+    parts: [Option<PinnedHostSlice<u64>>; 2],
     /// Coefficients, or a tree's leaves.
     input: Option<CudaSlice<u64>>,
     /// The NTT's columns.
@@ -365,7 +368,7 @@ impl Gpu {
         let log_size = log_n + rate_bits;
         let size = n << rate_bits;
         let mut laps = Laps::start(stream, timings);
-        let staged = staging(stream, &mut buffers.staging, width * size)?;
+        let staged = staging(stream, &mut buffers.staging, columns * n)?;
         staged.as_mut_slice()?[..columns * n].par_chunks_mut(n).zip(polynomials).for_each(|(column, p)| column.copy_from_slice(as_u64s(&p.coeffs)));
         // The salt, as `salt_size` more columns.
         let salt = crate::random_elements(salt_size * size);
@@ -398,17 +401,50 @@ impl Gpu {
         }
         laps.lap(kernels)?;
 
-        stream.memcpy_dtoh(&rows.slice(..width * size), staged)?;
         let flat_digests = match &levels {
             Some(levels) => Some(stream.clone_dtoh(&buffers.digests.as_ref().expect("hashed").slice(..levels.total))?),
             None => None,
         };
         laps.lap(transfers)?;
-        let rows = staged.as_slice()?[..width * size].par_chunks_exact(width).map(|row| as_field(row).to_vec()).collect();
         let levels = levels.zip(flat_digests).map(|(levels, flat)| levels.read(&flat));
         laps.lap(host)?;
+        let rows = download_rows(stream, rows, size, width, &mut buffers.parts, laps.timings)?;
         Ok((rows, levels))
     }
+}
+
+/// Parts a download of rows is split into: the host turns one part into plonky2's rows while
+/// the next is copied.
+const DOWNLOAD_PARTS: usize = 8;
+
+/// `count` rows of `width` elements from `rows` on the device, as plonky2's `Vec` per row. The
+/// copies go through two pinned buffers in turn, so building one part's rows on the host
+/// overlaps the copy of the next; only the time spent waiting for a copy counts as transfers.
+fn download_rows(stream: &Arc<CudaStream>, rows: &CudaSlice<u64>, count: usize, width: usize, slots: &mut [Option<PinnedHostSlice<u64>>; 2], timings: &mut CudaTimings) -> Result<Vec<Vec<F>>, DriverError> {
+    let parts = count.min(DOWNLOAD_PARTS);
+    let part_len = count / parts * width; // counts are powers of two, so parts divide them
+    for slot in slots.iter_mut() {
+        staging(stream, slot, part_len)?;
+    }
+    let [first, second] = slots;
+    let (first, second) = (first.as_mut().expect("allocated"), second.as_mut().expect("allocated"));
+    let mut out = Vec::with_capacity(count);
+    for part in 0..=parts {
+        // Part p goes to buffer p % 2 while part p - 1 is read from the other.
+        let (copy_into, read_from) = if part % 2 == 0 { (&mut *first, &*second) } else { (&mut *second, &*first) };
+        if part < parts {
+            stream.memcpy_dtoh(&rows.slice(part * part_len..(part + 1) * part_len), copy_into)?;
+        }
+        if part > 0 {
+            let waited = Instant::now();
+            let values = read_from.as_slice()?; // waits for its copy
+            timings.transfers += waited.elapsed();
+            let building = Instant::now();
+            out.par_extend(values[..part_len].par_chunks_exact(width).map(|row| as_field(row).to_vec()));
+            timings.host += building.elapsed();
+        }
+    }
+    Ok(out)
 }
 
 /// Field elements as the `u64`s they wrap (`GoldilocksField` is `repr(transparent)`).
