@@ -4,6 +4,7 @@
 #
 #   infra/gpu-check.sh build     # here: release binaries, stripped, into .gpu/
 #   infra/gpu-check.sh run       # there, in the repository root, with .gpu/ beside it
+#   infra/gpu-check.sh run cuda-unit bench-prover   # only the steps named
 #
 # `run` finds NVRTC (CUDA's lib64 or a pip wheel's folder), runs the CUDA tests (backends agree
 # with the CPU backend bit for bit, proofs on the GPU verify), then `prover bench merkle`,
@@ -29,9 +30,18 @@ for line in sys.stdin:
     ls -la "$BIN"
 }
 
+# Runs every step, or only those named.
+wanted() {
+    [ ${#STEPS[@]} -eq 0 ] && return 0
+    local s
+    for s in "${STEPS[@]}"; do [ "$s" = "$1" ] && return 0; done
+    return 1
+}
+
 step() {
     local name=$1
     shift
+    wanted "$name" || return 0
     echo "=== $name: $*"
     local started=$SECONDS
     "$@" 2>&1 | tee "$OUT/$name.log"
@@ -61,8 +71,11 @@ run() {
     cat "$OUT/summary.txt"
 }
 
-case "${1:-}" in
+command=${1:-}
+shift || true
+STEPS=("$@")
+case "$command" in
 build) build ;;
 run) run ;;
-*) echo "usage: $0 build|run" >&2; exit 2 ;;
+*) echo "usage: $0 build | run [step...]" >&2; exit 2 ;;
 esac
