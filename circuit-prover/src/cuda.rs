@@ -7,8 +7,9 @@
 //! proofs after the first allocate nothing.
 //!
 //! A call runs its phases one after another (stage into pinned memory, upload, kernels,
-//! download, build plonky2's structures) and [`CudaBackend::timings`] adds up each phase's time,
-//! for the benchmark's split between transfers and kernels. Should the GPU fail mid-proof (out
+//! download, build plonky2's structures; only an LDE's rows download overlaps the host building
+//! them) and [`CudaBackend::timings`] adds up each phase's time, for the benchmark's split
+//! between host copies, transfers and kernels. Should the GPU fail mid-proof (out
 //! of memory, say), the call logs the error and runs on the CPU backend instead.
 
 use std::collections::HashMap;
@@ -199,7 +200,7 @@ struct Kernels {
 /// Buffers kept between calls, each grown to the largest size asked of it.
 #[derive(Default)]
 struct Buffers {
-    /// Pinned host memory uploads and a tree's downloads are staged through.
+    /// Pinned host memory uploads are staged through.
     staging: Option<PinnedHostSlice<u64>>,
     /// The two pinned buffers an LDE's rows are downloaded through, part by part.
     parts: [Option<PinnedHostSlice<u64>>; 2],
@@ -238,7 +239,7 @@ fn table<'a>(stream: &Arc<CudaStream>, tables: &'a mut HashMap<usize, CudaSlice<
 }
 
 fn launch_config(threads: usize) -> LaunchConfig {
-    let blocks = u32::try_from(threads.div_ceil(THREADS as usize)).expect("a grid of at most 2^32 blocks");
+    let blocks = u32::try_from(threads.div_ceil(THREADS as usize)).expect("a grid of fewer than 2^32 blocks");
     LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (THREADS, 1, 1), shared_mem_bytes: 0 }
 }
 
@@ -253,7 +254,7 @@ struct Gpu {
 fn staging<'a>(stream: &CudaStream, slot: &'a mut Option<PinnedHostSlice<u64>>, len: usize) -> Result<&'a mut PinnedHostSlice<u64>, DriverError> {
     if slot.as_ref().is_none_or(|buffer| buffer.len() < len) {
         *slot = None;
-        // Not write-combined: the host reads downloads back from it.
+        // Not write-combined: the host reads the download buffers back.
         *slot = Some(unsafe { stream.context().alloc_pinned_with_flags::<u64>(len.max(1), 0) }?);
     }
     Ok(slot.as_mut().expect("just allocated"))
