@@ -159,9 +159,7 @@ impl ProverBackend for CpuBackend {
     }
 
     fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
-        assert!(leaves.len().is_power_of_two(), "a Merkle tree needs a power-of-two number of leaves, not {}", leaves.len());
-        let height = leaves.len().trailing_zeros() as usize;
-        assert!(cap_height <= height, "cap height {cap_height} exceeds the tree's height {height}");
+        let height = tree_height(leaves.len(), cap_height);
         let mut levels = vec![self.hash_leaves(&leaves)];
         while levels.len() <= height - cap_height {
             let next = self.compress_pairs(levels.last().expect("at least the leaves"));
@@ -169,6 +167,15 @@ impl ProverBackend for CpuBackend {
         }
         tree_from_levels(leaves, levels)
     }
+}
+
+/// The height of a Merkle tree over `leaves` leaves, which must be a power of two and reach a cap
+/// of `2^cap_height` digests.
+pub(crate) fn tree_height(leaves: usize, cap_height: usize) -> usize {
+    assert!(leaves.is_power_of_two(), "a Merkle tree needs a power-of-two number of leaves, not {leaves}");
+    let height = leaves.trailing_zeros() as usize;
+    assert!(cap_height <= height, "cap height {cap_height} exceeds the tree's height {height}");
+    height
 }
 
 /// plonky2's `MerkleTree` from its leaves and its digests level by level (`levels[k][i]` over

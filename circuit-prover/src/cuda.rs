@@ -28,7 +28,7 @@ use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, N_ROUNDS, Poseidon, SPONGE_WI
 use plonky2::hash::poseidon::PoseidonHash;
 use rayon::prelude::*;
 
-use crate::cpu::{CpuBackend, tree_from_levels};
+use crate::cpu::{CpuBackend, tree_from_levels, tree_height};
 use crate::{F, ProverBackend};
 
 /// Threads per block for every kernel: each thread works alone, so any multiple of a warp does.
@@ -137,9 +137,7 @@ impl ProverBackend for CudaBackend {
     }
 
     fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
-        assert!(leaves.len().is_power_of_two(), "a Merkle tree needs a power-of-two number of leaves, not {}", leaves.len());
-        let height = leaves.len().trailing_zeros() as usize;
-        assert!(cap_height <= height, "cap height {cap_height} exceeds the tree's height {height}");
+        let height = tree_height(leaves.len(), cap_height);
         let width = leaves[0].len();
         if leaves.iter().any(|leaf| leaf.len() != width) {
             // plonky2 allows leaves of several lengths; ours are all of one.
@@ -170,8 +168,7 @@ impl ProverBackend for CudaBackend {
 
     fn lde_merkle_tree(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
         check_lengths(polynomials);
-        let height = polynomials[0].len().trailing_zeros() as usize + rate_bits;
-        assert!(cap_height <= height, "cap height {cap_height} exceeds the tree's height {height}");
+        let height = tree_height(polynomials[0].len() << rate_bits, cap_height);
         match self.lock().lde(polynomials, rate_bits, salt_size, Some(height - cap_height)) {
             Ok((rows, Some(levels))) => tree_from_levels(rows, levels),
             Ok((_, None)) => unreachable!("a tree was asked for"),

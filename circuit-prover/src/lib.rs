@@ -87,10 +87,10 @@ impl ProverBackend for Plonky2Backend {
 
 /// Appends `salt_size` random elements to every row.
 fn salt_rows(rows: &mut [Vec<F>], salt_size: usize) {
-    use plonky2::field::types::Sample;
     use rayon::prelude::*;
     if salt_size > 0 {
-        rows.par_iter_mut().for_each_init(rand::thread_rng, |rng, row| row.extend((0..salt_size).map(|_| F::sample(rng))));
+        let salt = random_elements(rows.len() * salt_size);
+        rows.par_iter_mut().zip(salt.par_chunks_exact(salt_size)).for_each(|(row, salt)| row.extend_from_slice(salt));
     }
 }
 

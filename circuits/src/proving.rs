@@ -1,6 +1,7 @@
 //! Which prover makes this process's proofs: ours on a backend (by default the CUDA backend where
-//! there is a GPU, else the CPU backend with SIMD Poseidon Merkle trees) or plonky2's own `prove`. Every circuit, basic and aggregation,
-//! proves through [`prove`] or [`prove_witness_vector`].
+//! there is a GPU, else the CPU backend with SIMD Poseidon Merkle trees) or plonky2's own
+//! `prove`. Every circuit, basic and aggregation, proves through [`prove`] or
+//! [`prove_witness_vector`].
 //!
 //! The choice is process-wide because it follows the machine (its CPU's SIMD, its GPU), not the
 //! circuit: a worker makes it once at start from `[prover].backend` or `--backend`.

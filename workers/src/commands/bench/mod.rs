@@ -371,6 +371,20 @@ fn cuda_backend() -> Option<via_circuit_prover::cuda::CudaBackend> {
     }
 }
 
+/// Times the CUDA backend as `fastest_run` times the others, after one untimed call that
+/// allocates its buffers; checks its result against plonky2's `expected` (`differs` says what
+/// went wrong), prints its speed-up and its phases per run, and returns the timed runs' phases.
+fn time_cuda<I, T: PartialEq>(cuda: &via_circuit_prover::cuda::CudaBackend, runs: usize, plonky2: Duration, expected: &T, differs: &str, input: impl Fn() -> I, mut run: impl FnMut(I) -> T) -> anyhow::Result<via_circuit_prover::cuda::CudaTimings> {
+    run(input());
+    let before = cuda.timings();
+    let (time, out) = fastest_run(runs, input, &mut run);
+    anyhow::ensure!(out == *expected, "cuda {differs}");
+    print_speed_up("cuda", time, plonky2);
+    let phases = cuda.timings().since(&before);
+    println!("  per run: {}", phases.summary(runs));
+    Ok(phases)
+}
+
 /// One line of a backend comparison: its time and its speed-up over plonky2's.
 fn print_speed_up(name: &str, time: Duration, plonky2: Duration) {
     println!("{name:<16} {:>9.3} s   {:>6.2}x plonky2", time.as_secs_f64(), plonky2.as_secs_f64() / time.as_secs_f64());
@@ -397,13 +411,7 @@ fn merkle(log_leaves: usize, width: usize, cap_height: usize, runs: usize) -> an
         print_speed_up(&backend.name(), time, plonky2);
     }
     if let Some(cuda) = cuda_backend() {
-        cuda.merkle_tree(leaves.clone(), cap_height); // warm-up: buffers allocated
-        let before = cuda.timings();
-        let (time, cap) = fastest_run(runs, || leaves.clone(), |leaves| cuda.merkle_tree(leaves, cap_height).cap);
-        anyhow::ensure!(cap == expected, "cuda built a different tree");
-        print_speed_up("cuda", time, plonky2);
-        let phases = cuda.timings().since(&before);
-        println!("  per run: {}", phases.summary(runs));
+        let phases = time_cuda(&cuda, runs, plonky2, &expected, "built a different tree", || leaves.clone(), |leaves| cuda.merkle_tree(leaves, cap_height).cap)?;
         // The leaves the kernels read, against the time of every hashing kernel of the tree.
         let bytes = (8usize << log_leaves) * width;
         println!("  leaves read by the kernels at {:.1} GB/s", bytes as f64 * runs as f64 / phases.kernels.as_secs_f64() / 1e9);
@@ -441,12 +449,7 @@ fn commit(degree_bits: usize, polys: usize, rate_bits: usize, cap_height: usize,
         print_speed_up(&backend.name(), time, plonky2);
     }
     if let Some(cuda) = cuda_backend() {
-        commit::<C>(&cuda, polynomials.clone(), rate_bits, false, cap_height); // warm-up
-        let before = cuda.timings();
-        let (time, cap) = fastest_run(runs, || polynomials.clone(), |polynomials| commit::<C>(&cuda, polynomials, rate_bits, false, cap_height).merkle_tree.cap);
-        anyhow::ensure!(cap == expected, "cuda committed to something else");
-        print_speed_up("cuda", time, plonky2);
-        println!("  per run: {}", cuda.timings().since(&before).summary(runs));
+        time_cuda(&cuda, runs, plonky2, &expected, "committed to something else", || polynomials.clone(), |polynomials| commit::<C>(&cuda, polynomials, rate_bits, false, cap_height).merkle_tree.cap)?;
     }
     Ok(())
 }
