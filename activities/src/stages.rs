@@ -261,23 +261,23 @@ impl ProverActivities {
         };
         let batch = job.batch;
         let work = async {
+            // Until it is proved, the prover idling counts as waiting on this job's inputs.
+            let in_hand = self.metrics.basic_prover.job_in_hand();
             let witness: BasicWitness = self.store.get_json(&keys::basic_witness(batch.protocol_version, batch.batch, circuit_id, sequence)).await.map_err(input_error(CorruptInput::Witness))?;
             let circuits = self.circuits(&batch).await?;
             let lock = self.prove_lock.clone();
-            let proving_seconds = self.metrics.basic_proving_seconds.clone();
+            let prover_time = self.metrics.basic_prover.clone();
             let proof = Self::blocking(move || {
                 let circuit = &circuits.basic[&circuit_id];
                 // The next job's witness vector is generated here while this lock's holder
                 // proves, so the prover does not wait for it.
                 let vector = circuit.witness_vector(&witness)?;
                 let _one_proof_at_a_time = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                let started = std::time::Instant::now();
-                let proof = circuit.prove_witness_vector(vector);
-                proving_seconds.inc_by(started.elapsed().as_secs_f64());
-                proof
+                prover_time.proving(|| circuit.prove_witness_vector(vector))
             })
             .await?
             .map_err(|e| StageError::BadInput(e.to_string()))?;
+            drop(in_hand);
             let saved = self.save(&batch, job.slot, proof.to_bytes()).await?;
             Ok(((), saved))
         };

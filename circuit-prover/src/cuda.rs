@@ -136,6 +136,11 @@ impl ProverBackend for CudaBackend {
         "cuda".into()
     }
 
+    fn device_busy(&self) -> Option<Duration> {
+        let timings = self.timings();
+        Some(timings.transfers + timings.kernels)
+    }
+
     fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
         let height = tree_height(leaves.len(), cap_height);
         let width = leaves[0].len();

@@ -69,6 +69,12 @@ pub trait ProverBackend: Send + Sync {
         use rayon::prelude::*;
         values.into_par_iter().map(PolynomialValues::ifft).collect()
     }
+
+    /// How long the backend's device has been busy (copies to and from it, and its kernels)
+    /// since the backend was made; `None` for a backend that has no device.
+    fn device_busy(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// plonky2's own code: the reference every backend must match, and the baseline it must beat.

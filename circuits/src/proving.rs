@@ -55,6 +55,15 @@ impl Prover {
         }
     }
 
+    /// How long this prover's device has been busy since it was made (`None` without a device):
+    /// one minus its rate is the device's idle share.
+    pub fn device_busy(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Plonky2 => None,
+            Self::Ours(backend) => backend.device_busy(),
+        }
+    }
+
     /// Proves from a witness vector (the generators already run).
     pub fn prove_witness_vector(&self, data: &CircuitData<F, C, D>, witness_vector: PartitionWitness<'_, F>) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
         match self {
@@ -74,11 +83,16 @@ pub fn use_prover(prover: Prover) {
 /// The prover this process proves with: the one last chosen, else (chosen now, once) the one
 /// `auto` picks.
 pub fn current() -> Prover {
-    if let Some(prover) = PROVER.read().unwrap_or_else(|e| e.into_inner()).clone() {
+    if let Some(prover) = chosen() {
         return prover;
     }
     let mut slot = PROVER.write().unwrap_or_else(|e| e.into_inner());
     slot.get_or_insert_with(|| Prover::of_kind(ProverBackendKind::Auto).expect("auto falls back to the CPU")).clone()
+}
+
+/// The prover this process has chosen, if it has (unlike [`current`], this chooses none).
+pub fn chosen() -> Option<Prover> {
+    PROVER.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// Runs the circuit's generators on `inputs` and proves with this process's prover.

@@ -262,6 +262,12 @@ fn two_batches_end_to_end_on_local_files_and_sqlite() {
     assert!(metrics.contains("via_prover_queue_lag_seconds_count{stage=\"leaf\"}"), "{metrics}");
     let proving_seconds = metrics.lines().find_map(|l| l.strip_prefix("via_prover_basic_proving_seconds_total ")).and_then(|v| v.parse::<f64>().ok());
     assert!(proving_seconds.is_some_and(|s| s > 0.0), "the basic prover's busy time is counted: {metrics}");
+    // Before its first job it had none; each job's witness vector is generated before its proof.
+    for cause in ["no_jobs", "inputs"] {
+        let idle = metrics.lines().find_map(|l| l.strip_prefix(&format!("via_prover_basic_idle_seconds_total{{cause=\"{cause}\"}} "))).and_then(|v| v.parse::<f64>().ok());
+        assert!(idle.is_some_and(|s| s > 0.0), "the basic prover's idle time with {cause} is counted: {metrics}");
+    }
+    assert!(metrics.contains("via_prover_device_busy_seconds_total "), "{metrics}");
     // Its log lines carry the job's batch, round and circuit id.
     let log = p.log("worker");
     assert!(log.lines().any(|l| l.contains("batch=2") && l.contains("round=1 circuit_id=3") && l.contains("job finished")), "{}", tail(&log, 40));
