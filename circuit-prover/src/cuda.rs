@@ -7,9 +7,10 @@
 //! proofs after the first allocate nothing.
 //!
 //! A call runs its phases one after another (stage into pinned memory, upload, kernels,
-//! download, build plonky2's structures; only an LDE's rows download overlaps the host building
-//! them) and [`CudaBackend::timings`] adds up each phase's time, for the benchmark's split
-//! between host copies, transfers and kernels. Should the GPU fail mid-proof (out
+//! download, build plonky2's structures), except that a commitment's rows come down on a second
+//! stream while its tree is hashed, in parts, the host building one part's rows while the next is
+//! copied; [`CudaBackend::timings`] adds up the time waited on each phase, for the benchmark's
+//! split between host copies, transfers and kernels. Should the GPU fail mid-proof (out
 //! of memory, say), the call logs the error and runs on the CPU backend instead.
 
 use std::collections::HashMap;
@@ -54,10 +55,10 @@ pub enum CudaError {
 pub struct CudaTimings {
     /// Host copies: inputs into pinned memory, results into plonky2's row and digest vectors.
     pub host: Duration,
-    /// Copies between host and device: the time waited for them (a download's copies overlap
-    /// the host building the previous part's rows).
+    /// Copies between host and device: the time waited for them (a commitment's rows come down
+    /// while its tree is hashed and while the host builds the previous part's rows).
     pub transfers: Duration,
-    /// Kernels.
+    /// Kernels: the time waited for them (hashing that the rows' download hides is not counted).
     pub kernels: Duration,
 }
 
@@ -112,7 +113,10 @@ impl CudaBackend {
             transpose: function("transpose")?,
         };
         let device = format!("{} (sm_{major}{minor})", context.name()?);
-        let gpu = Gpu { stream: context.default_stream(), kernels, buffers: Buffers::default(), timings: CudaTimings::default() };
+        // A second stream for downloads, so an LDE's rows come down while its tree is hashed.
+        // (With two streams cudarc orders each buffer's uses across them by events.)
+        let copies = context.new_stream()?;
+        let gpu = Gpu { stream: context.default_stream(), copies, kernels, buffers: Buffers::default(), timings: CudaTimings::default() };
         Ok(Self { device, gpu: Mutex::new(gpu) })
     }
 
@@ -246,7 +250,10 @@ fn launch_config(threads: usize) -> LaunchConfig {
 }
 
 struct Gpu {
+    /// Where kernels and uploads run.
     stream: Arc<CudaStream>,
+    /// Where an LDE's rows are downloaded, beside the kernels hashing its tree.
+    copies: Arc<CudaStream>,
     kernels: Kernels,
     buffers: Buffers,
     timings: CudaTimings,
@@ -273,6 +280,13 @@ struct Laps<'a> {
 impl<'a> Laps<'a> {
     fn start(stream: &'a CudaStream, timings: &'a mut CudaTimings) -> Self {
         Self { stream, timings, since: Instant::now() }
+    }
+
+    /// Runs `work`, which counts its own time into the timings, and starts the next lap after it.
+    fn untimed<T>(&mut self, work: impl FnOnce(&mut CudaTimings) -> T) -> T {
+        let result = work(self.timings);
+        self.since = Instant::now();
+        result
     }
 
     fn lap(&mut self, phase: fn(&mut CudaTimings) -> &mut Duration) -> Result<(), DriverError> {
@@ -336,7 +350,7 @@ impl Gpu {
     /// Digests of every level of the tree over `leaves`, from the leaves' up to `levels_above`
     /// levels above them (the cap).
     fn tree_levels(&mut self, leaves: &[Vec<F>], levels_above: usize) -> Result<Vec<Vec<HashOut<F>>>, DriverError> {
-        let Gpu { stream, kernels: k, buffers, timings } = self;
+        let Gpu { stream, kernels: k, buffers, timings, .. } = self;
         let (count, width) = (leaves.len(), leaves[0].len());
         let mut laps = Laps::start(stream, timings);
         let staged = staging(stream, &mut buffers.staging, count * width)?;
@@ -364,7 +378,7 @@ impl Gpu {
     /// tree over those rows, hashed from the LDE where it lies.
     #[allow(clippy::type_complexity)]
     fn lde(&mut self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, levels_above: Option<usize>) -> Result<(Vec<Vec<F>>, Option<Vec<Vec<HashOut<F>>>>), DriverError> {
-        let Gpu { stream, kernels: k, buffers, timings } = self;
+        let Gpu { stream, copies, kernels: k, buffers, timings } = self;
         let (columns, n) = (polynomials.len(), polynomials[0].len());
         let width = columns + salt_size;
         let log_n = n.trailing_zeros() as usize;
@@ -396,12 +410,17 @@ impl Gpu {
         let rows = grown(stream, &mut buffers.rows, width * size)?;
         let width64 = width as u64;
         unsafe { stream.launch_builder(&k.transpose).arg(&*data).arg(&width64).arg(&log_size32).arg(&mut *rows).launch(launch_config(width * size)) }?;
+        laps.lap(kernels)?;
+
+        // The tree is hashed from the columns while the rows go down on the other stream, so
+        // only the hashing that outlasts the download is waited for.
         let levels = levels_above.map(|above| Levels::new(size, above));
         if let Some(levels) = &levels {
             // Leaf i is row i: element k of column k, so the reads of a warp's leaves coalesce.
             let digests = grown(stream, &mut buffers.digests, levels.total)?;
             hash_tree(stream, k, data, width, 1, size, levels, digests)?;
         }
+        let rows = laps.untimed(|timings| download_rows(copies, rows, size, width, &mut buffers.parts, timings))?;
         laps.lap(kernels)?;
 
         let flat_digests = match &levels {
@@ -411,7 +430,6 @@ impl Gpu {
         laps.lap(transfers)?;
         let levels = levels.zip(flat_digests).map(|(levels, flat)| levels.read(&flat));
         laps.lap(host)?;
-        let rows = download_rows(stream, rows, size, width, &mut buffers.parts, laps.timings)?;
         Ok((rows, levels))
     }
 }
@@ -431,8 +449,8 @@ fn download_rows(stream: &Arc<CudaStream>, rows: &CudaSlice<u64>, count: usize, 
     }
     let [first, second] = slots;
     let (first, second) = (first.as_mut().expect("allocated"), second.as_mut().expect("allocated"));
-    // Each buffer's copy completes at its event. (cudarc records a pinned buffer's own event only
-    // when it manages several streams, so on our one stream its `as_slice` would not wait.)
+    // Each buffer's copy completes at its event, recorded here rather than left to cudarc, which
+    // records a pinned buffer's own event only while it manages several streams.
     let mut copied: [Option<CudaEvent>; 2] = [None, None];
     let mut out = Vec::with_capacity(count);
     for part in 0..=parts {

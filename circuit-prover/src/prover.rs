@@ -128,17 +128,19 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     challenger.observe_cap::<PoseidonHash>(&zs_commitment.merkle_tree.cap);
     let alphas = challenger.get_n_challenges(config.num_challenges);
 
-    let quotient_polys = circuit.quotient_polys(&public_inputs_hash, &wires_commitment, &zs_commitment, &permutation, &alphas);
+    let quotient_values = circuit.quotient_values(&public_inputs_hash, &wires_commitment, &zs_commitment, &permutation, &alphas);
+    phases.done("quotient evaluation");
     let (quotient_degree, degree) = (common_data.quotient_degree(), common_data.degree());
-    let quotient_chunks: Vec<PolynomialCoeffs<F>> = quotient_polys
+    let quotient_chunks: Vec<PolynomialCoeffs<F>> = quotient_values
         .into_par_iter()
-        .map(|mut quotient| {
+        .map(|values| {
+            let mut quotient = values.coset_ifft(F::coset_shift());
             quotient.trim_to_len(quotient_degree).map_err(|_| ProveError::Unsatisfied)?;
             Ok(quotient.chunks(degree))
         })
         .collect::<Result<Vec<_>, ProveError>>()?
         .concat();
-    phases.done("quotient");
+    phases.done("quotient interpolation");
     let quotient_commitment = commit::<C>(backend, quotient_chunks, rate_bits, blinded(Oracle::Quotient), cap_height);
     phases.done("quotient commitment");
     challenger.observe_cap::<PoseidonHash>(&quotient_commitment.merkle_tree.cap);
@@ -304,10 +306,10 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
         Err(ProveError::GateConstraint { row, gate: gate.map_or_else(|| "an unknown gate".into(), |(_, g)| g.0.id()), constraint })
     }
 
-    /// The quotient polynomials, one per repetition: the vanishing polynomial (every constraint
-    /// combined with powers of that repetition's alpha) divided by `Z_H`, evaluated on the
-    /// LDE coset at the degree the constraints need and interpolated.
-    fn quotient_polys(&self, public_inputs_hash: &HashOut<F>, wires_commitment: &PolynomialBatch<F, C, D>, zs_commitment: &PolynomialBatch<F, C, D>, permutation: &Permutation<'_>, alphas: &[F]) -> Vec<PolynomialCoeffs<F>> {
+    /// The quotient polynomials' values, one per repetition: the vanishing polynomial (every
+    /// constraint combined with powers of that repetition's alpha) divided by `Z_H`, evaluated on
+    /// the LDE coset at the degree the constraints need.
+    fn quotient_values(&self, public_inputs_hash: &HashOut<F>, wires_commitment: &PolynomialBatch<F, C, D>, zs_commitment: &PolynomialBatch<F, C, D>, permutation: &Permutation<'_>, alphas: &[F]) -> Vec<PolynomialValues<F>> {
         let (prover_data, common_data, selectors) = (self.prover_data, self.common_data, &self.selectors);
         let quotient_degree_bits = log2_ceil(common_data.quotient_degree_factor);
         let rate_bits = common_data.config.fri_config.rate_bits;
@@ -355,7 +357,7 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
             })
             .collect();
 
-        plonky2::util::transpose(&values).into_par_iter().map(|v| PolynomialValues::new(v).coset_ifft(F::coset_shift())).collect()
+        plonky2::util::transpose(&values).into_iter().map(PolynomialValues::new).collect()
     }
 }
 
