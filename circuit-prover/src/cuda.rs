@@ -1,5 +1,11 @@
-//! The CUDA backend: coset LDEs and Poseidon Merkle trees on an NVIDIA GPU, with kernels
-//! (`cuda/kernels.cu`) compiled at run time by NVRTC for the device found.
+//! The CUDA backend: coset LDEs, Poseidon Merkle trees and, for circuits of the gates it knows,
+//! the quotient on an NVIDIA GPU, with kernels (`cuda/kernels.cu`) compiled at run time by NVRTC
+//! for the device found.
+//!
+//! A commitment's LDE stays on the device after its tree is built (the latest few, named by their
+//! caps), and a circuit's constants and sigmas are uploaded once and kept, so the quotient kernel
+//! reads the wires, partial products and sigmas where they lie and only the quotient's values
+//! come back (see [`crate::quotient`]).
 //!
 //! CUDA is loaded dynamically, so the project builds, tests and runs with none installed:
 //! [`CudaBackend::new`] looks for the driver library, NVRTC and a device, and says which is
@@ -13,13 +19,13 @@
 //! split between host copies, transfers and kernels. Should the GPU fail mid-proof (out
 //! of memory, say), the call logs the error and runs on the CPU backend instead.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::collections::hash_map::Entry;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cudarc::driver::{CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DriverError, LaunchConfig, PinnedHostSlice, PushKernelArg};
+use cudarc::driver::{CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DeviceRepr, DriverError, LaunchConfig, PinnedHostSlice, PushKernelArg};
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 use plonky2::field::polynomial::PolynomialCoeffs;
 use plonky2::field::types::{Field, PrimeField64};
@@ -30,7 +36,17 @@ use plonky2::hash::poseidon::PoseidonHash;
 use rayon::prelude::*;
 
 use crate::cpu::{CpuBackend, tree_from_levels, tree_height};
+use crate::quotient::{QuotientInputs, QuotientShape};
 use crate::{F, ProverBackend};
+
+// SAFETY: plain `repr(C)` structs of `u32`s, laid out as the kernels' structs of the same name.
+unsafe impl DeviceRepr for QuotientShape {}
+
+/// Commitments whose LDEs stay on the device after they are made, for the quotient to read:
+/// a proof's wires and partial products (and its quotient, and a proof beside it).
+const RETAINED_LDES: usize = 4;
+/// Circuits whose constants and sigmas stay on the device once uploaded.
+const RETAINED_CONSTANTS: usize = 8;
 
 /// Threads per block for every kernel: each thread works alone, so any multiple of a warp does.
 const THREADS: u32 = 256;
@@ -60,6 +76,8 @@ pub struct CudaTimings {
     pub transfers: Duration,
     /// Kernels: the time waited for them (hashing that the rows' download hides is not counted).
     pub kernels: Duration,
+    /// Quotients evaluated on the device (of circuits whose gates the kernels know).
+    pub quotients: usize,
 }
 
 impl CudaTimings {
@@ -69,7 +87,7 @@ impl CudaTimings {
 
     /// The time spent between `earlier` and `self`, readings of one backend.
     pub fn since(&self, earlier: &Self) -> Self {
-        Self { host: self.host - earlier.host, transfers: self.transfers - earlier.transfers, kernels: self.kernels - earlier.kernels }
+        Self { host: self.host - earlier.host, transfers: self.transfers - earlier.transfers, kernels: self.kernels - earlier.kernels, quotients: self.quotients - earlier.quotients }
     }
 
     /// One line for a report: each phase's time and share, over `calls` calls.
@@ -111,6 +129,7 @@ impl CudaBackend {
             coset_spread: function("coset_spread")?,
             dif_stage: function("dif_stage")?,
             transpose: function("transpose")?,
+            quotient: function("quotient")?,
         };
         let device = format!("{} (sm_{major}{minor})", context.name()?);
         // A second stream for downloads, so an LDE's rows come down while its tree is hashed.
@@ -138,6 +157,16 @@ impl CudaBackend {
 impl ProverBackend for CudaBackend {
     fn name(&self) -> String {
         "cuda".into()
+    }
+
+    fn quotient_values(&self, inputs: &QuotientInputs<'_>) -> Option<Vec<Vec<F>>> {
+        match self.lock().quotient(inputs) {
+            Ok(values) => values,
+            Err(e) => {
+                tracing::error!(error = %e, "the GPU failed to evaluate the quotient; evaluating it on the CPU");
+                None
+            }
+        }
     }
 
     fn device_busy(&self) -> Option<Duration> {
@@ -201,6 +230,22 @@ struct Kernels {
     coset_spread: CudaFunction,
     dif_stage: CudaFunction,
     transpose: CudaFunction,
+    quotient: CudaFunction,
+}
+
+/// A commitment's LDE kept on the device: its columns (with any salt columns after them), in
+/// the LDE's order, named by the commitment's cap.
+struct RetainedLde {
+    cap: Vec<HashOut<F>>,
+    columns: CudaSlice<u64>,
+    size: usize,
+}
+
+/// A circuit's constants-and-sigmas rows on the device, named by their commitment's cap.
+struct RetainedConstants {
+    cap: Vec<HashOut<F>>,
+    rows: CudaSlice<u64>,
+    width: usize,
 }
 
 /// Buffers kept between calls, each grown to the largest size asked of it.
@@ -222,6 +267,12 @@ struct Buffers {
     shift_powers: HashMap<usize, CudaSlice<u64>>,
     /// Powers of the LDE's root of unity (half its order of them), by log size.
     twiddles: HashMap<usize, CudaSlice<u64>>,
+    /// The latest commitments' LDEs, newest first.
+    ldes: VecDeque<RetainedLde>,
+    /// The latest circuits' constants and sigmas, newest first.
+    constants: VecDeque<RetainedConstants>,
+    /// The quotient's values.
+    quotient: Option<CudaSlice<u64>>,
 }
 
 /// The device buffer in `slot`, at least `len` long.
@@ -430,7 +481,76 @@ impl Gpu {
         laps.lap(transfers)?;
         let levels = levels.zip(flat_digests).map(|(levels, flat)| levels.read(&flat));
         laps.lap(host)?;
+        if let Some(cap) = levels.as_ref().and_then(|levels| levels.last()) {
+            // The quotient reads this LDE where it lies; the next LDE gets a buffer of its own.
+            let columns = buffers.columns.take().expect("the LDE's columns");
+            buffers.ldes.push_front(RetainedLde { cap: cap.clone(), columns, size });
+            if buffers.ldes.len() > RETAINED_LDES {
+                buffers.columns = buffers.ldes.pop_back().map(|oldest| oldest.columns);
+            }
+        }
         Ok((rows, levels))
+    }
+}
+
+impl Gpu {
+    /// The quotient's values (see [`ProverBackend::quotient_values`]), or `None` if the LDEs of
+    /// the commitments `inputs` names are no longer on the device.
+    fn quotient(&mut self, inputs: &QuotientInputs<'_>) -> Result<Option<Vec<Vec<F>>>, DriverError> {
+        let Gpu { stream, kernels: k, buffers, timings, .. } = self;
+        let retained = |cap: &[HashOut<F>]| buffers.ldes.iter().position(|lde| lde.cap == cap);
+        let (Some(wires), Some(zs)) = (retained(&inputs.wires_cap.0), retained(&inputs.zs_partial_products_cap.0)) else {
+            return Ok(None);
+        };
+        let shape = inputs.shape;
+        let mut laps = Laps::start(stream, timings);
+        let cap = &inputs.constants_sigmas.cap.0;
+        let constants = match buffers.constants.iter().position(|c| c.cap == *cap) {
+            Some(found) => found,
+            None => {
+                // Uploaded once per circuit: its rows as committed, in the LDE's order.
+                let leaves = &inputs.constants_sigmas.leaves;
+                let width = leaves[0].len();
+                let flat: Vec<u64> = leaves.par_iter().flat_map_iter(|row| as_u64s(row).iter().copied()).collect();
+                laps.lap(host)?;
+                let rows = stream.clone_htod(&flat)?;
+                laps.lap(transfers)?;
+                buffers.constants.push_front(RetainedConstants { cap: cap.clone(), rows, width });
+                buffers.constants.truncate(RETAINED_CONSTANTS);
+                0
+            }
+        };
+        let gates: Vec<u32> = inputs.gates.iter().flat_map(|g| [g.kind, g.size, g.selector_column, g.group_start, g.group_end, g.row]).collect();
+        let gates = stream.clone_htod(&gates)?;
+        let params = stream.clone_htod(&inputs.params)?;
+        let points = 1usize << shape.log_points;
+        let out = grown(stream, &mut buffers.quotient, shape.num_challenges as usize * points)?;
+        laps.lap(transfers)?;
+
+        let (wires, zs, constants) = (&buffers.ldes[wires], &buffers.ldes[zs], &buffers.constants[constants]);
+        let (wires_stride, zs_stride, width) = (wires.size as u64, zs.size as u64, constants.width as u32);
+        unsafe {
+            stream
+                .launch_builder(&k.quotient)
+                .arg(&wires.columns)
+                .arg(&wires_stride)
+                .arg(&zs.columns)
+                .arg(&zs_stride)
+                .arg(&constants.rows)
+                .arg(&width)
+                .arg(&gates)
+                .arg(&params)
+                .arg(&shape)
+                .arg(&mut *out)
+                .launch(launch_config(points))
+        }?;
+        laps.lap(kernels)?;
+        let flat = stream.clone_dtoh(&out.slice(..shape.num_challenges as usize * points))?;
+        laps.lap(transfers)?;
+        let values = flat.chunks_exact(points).map(|values| as_field(values).to_vec()).collect();
+        laps.lap(host)?;
+        laps.timings.quotients += 1;
+        Ok(Some(values))
     }
 }
 

@@ -11,6 +11,8 @@
 //! - [`cuda`]: the CUDA backend: LDEs and Merkle trees on an NVIDIA GPU, kernels compiled at
 //!   run time; CUDA is loaded dynamically, so it builds and runs where there is none.
 //! - `fri`: FRI's opening proof, plonky2's with its single-threaded steps made parallel.
+//! - [`quotient`]: the quotient's evaluation described as data, for a backend that evaluates it
+//!   where the LDEs lie.
 //! - [`ntt`]: coset LDEs of eight polynomials per AVX-512 pass (four per AVX2 pass), written as
 //!   Merkle leaves.
 //! - [`poseidon`]: the Poseidon permutation over Goldilocks on many states at once, eight per
@@ -24,6 +26,7 @@ mod goldilocks;
 pub mod ntt;
 pub mod poseidon;
 pub mod prover;
+pub mod quotient;
 
 use plonky2::field::goldilocks_field::GoldilocksField;
 use plonky2::field::polynomial::{PolynomialCoeffs, PolynomialValues};
@@ -68,6 +71,14 @@ pub trait ProverBackend: Send + Sync {
     fn interpolate(&self, values: Vec<PolynomialValues<F>>) -> Vec<PolynomialCoeffs<F>> {
         use rayon::prelude::*;
         values.into_par_iter().map(PolynomialValues::ifft).collect()
+    }
+
+    /// The quotient's values at its points, one vector per repetition, evaluated where the LDEs
+    /// of the commitments `inputs` names lie; `None` where this backend does not (the prover then
+    /// evaluates them on the CPU).
+    fn quotient_values(&self, inputs: &quotient::QuotientInputs<'_>) -> Option<Vec<Vec<F>>> {
+        let _ = inputs;
+        None
     }
 
     /// How long the backend's device has been busy (copies to and from it, and its kernels)

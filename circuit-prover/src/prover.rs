@@ -29,6 +29,7 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use crate::commit::commit;
+use crate::quotient::{self, QuotientInputs, QuotientShape};
 use crate::{F, ProverBackend};
 
 /// plonky2's extension degree, the only one we prove with.
@@ -128,7 +129,7 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     challenger.observe_cap::<PoseidonHash>(&zs_commitment.merkle_tree.cap);
     let alphas = challenger.get_n_challenges(config.num_challenges);
 
-    let quotient_values = circuit.quotient_values(&public_inputs_hash, &wires_commitment, &zs_commitment, &permutation, &alphas);
+    let quotient_values = circuit.quotient_values(backend, &public_inputs_hash, &wires_commitment, &zs_commitment, &permutation, &alphas);
     phases.done("quotient evaluation");
     let (quotient_degree, degree) = (common_data.quotient_degree(), common_data.degree());
     let quotient_chunks: Vec<PolynomialCoeffs<F>> = quotient_values
@@ -309,18 +310,40 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
     /// The quotient polynomials' values, one per repetition: the vanishing polynomial (every
     /// constraint combined with powers of that repetition's alpha) divided by `Z_H`, evaluated on
     /// the LDE coset at the degree the constraints need.
-    fn quotient_values(&self, public_inputs_hash: &HashOut<F>, wires_commitment: &PolynomialBatch<F, C, D>, zs_commitment: &PolynomialBatch<F, C, D>, permutation: &Permutation<'_>, alphas: &[F]) -> Vec<PolynomialValues<F>> {
+    fn quotient_values(&self, backend: &dyn ProverBackend, public_inputs_hash: &HashOut<F>, wires_commitment: &PolynomialBatch<F, C, D>, zs_commitment: &PolynomialBatch<F, C, D>, permutation: &Permutation<'_>, alphas: &[F]) -> Vec<PolynomialValues<F>> {
         let (prover_data, common_data, selectors) = (self.prover_data, self.common_data, &self.selectors);
         let quotient_degree_bits = log2_ceil(common_data.quotient_degree_factor);
         let rate_bits = common_data.config.fri_config.rate_bits;
         assert!(quotient_degree_bits <= rate_bits, "constraints of degree above the rate are not supported (nor by plonky2)");
+        let z_h_on_coset = ZeroPolyOnCoset::new(common_data.degree_bits(), quotient_degree_bits);
+        if let Some(gates) = quotient::gate_records(common_data, selectors) {
+            let (params, num_terms) = quotient::params(common_data, public_inputs_hash, permutation.betas, permutation.gammas, &permutation.beta_ks, alphas, &z_h_on_coset, quotient_degree_bits);
+            let u = |v: usize| u32::try_from(v).expect("small");
+            let shape = QuotientShape {
+                log_points: u(common_data.degree_bits() + quotient_degree_bits),
+                log_lde: u(common_data.degree_bits() + rate_bits),
+                quotient_degree_bits: u(quotient_degree_bits),
+                num_challenges: u(common_data.config.num_challenges),
+                num_routed_wires: u(common_data.config.num_routed_wires),
+                num_partial_products: u(common_data.num_partial_products),
+                chunk: u(common_data.quotient_degree_factor),
+                num_constants: u(common_data.num_constants),
+                selector_prefix: u(selectors.groups.len() + common_data.num_lookup_selectors),
+                many_selectors: u32::from(selectors.groups.len() > 1),
+                num_gates: u(gates.len()),
+                num_terms: u(num_terms),
+            };
+            let inputs = QuotientInputs { shape, gates, params, constants_sigmas: &prover_data.constants_sigmas_commitment.merkle_tree, wires_cap: &wires_commitment.merkle_tree.cap, zs_partial_products_cap: &zs_commitment.merkle_tree.cap };
+            if let Some(values) = backend.quotient_values(&inputs) {
+                return values.into_iter().map(PolynomialValues::new).collect();
+            }
+        }
         // Every `step`-th LDE point is the coset of the degree the constraints need; the next row's
         // `Z` is `next_step` points on.
         let step = 1 << (rate_bits - quotient_degree_bits);
         let next_step = 1 << quotient_degree_bits;
         let points = F::two_adic_subgroup(common_data.degree_bits() + quotient_degree_bits);
         let lde_size = points.len();
-        let z_h_on_coset = ZeroPolyOnCoset::new(common_data.degree_bits(), quotient_degree_bits);
 
         let values: Vec<Vec<F>> = points
             .par_chunks(QUOTIENT_BATCH)
@@ -370,13 +393,13 @@ fn column_major_rows(columns: &[Vec<F>], rows: &[usize]) -> Vec<F> {
 /// `SelectorsInfo`, whose fields are private, rebuilt the way plonky2's circuit builder groups
 /// gates (greedily, in degree order, so a group's filter and its gates stay within the quotient
 /// degree).
-struct Selectors {
-    selector_indices: Vec<usize>,
-    groups: Vec<Range<usize>>,
+pub(crate) struct Selectors {
+    pub(crate) selector_indices: Vec<usize>,
+    pub(crate) groups: Vec<Range<usize>>,
 }
 
 impl Selectors {
-    fn of(common_data: &CommonCircuitData<F, D>) -> Self {
+    pub(crate) fn of(common_data: &CommonCircuitData<F, D>) -> Self {
         let gates = &common_data.gates;
         let max_degree = common_data.quotient_degree_factor + 1;
         let max_gate_degree = gates.last().map_or(0, |g| g.0.degree());

@@ -18,9 +18,10 @@ use via_circuit_prover::{F, Plonky2Backend, ProverBackend};
 
 type C = PoseidonGoldilocksConfig;
 
-/// x^2 + x·y + 7 made public, with a Poseidon hash of the inputs made public: arithmetic, constant,
-/// public-input and Poseidon gates. x is also copied into a wire no gate constrains (column 0 of
-/// a no-op row, the third target returned), which only the copy constraint ties to x.
+/// x^2 + x·y + 7 made public, with a Poseidon hash of the inputs made public and y checked to fit
+/// 32 bits: arithmetic, constant, public-input, Poseidon and base-sum gates (every kind the CUDA
+/// backend evaluates the quotient of). x is also copied into a wire no gate constrains (column 0
+/// of a no-op row, the third target returned), which only the copy constraint ties to x.
 fn small_circuit(config: CircuitConfig) -> (CircuitData<F, C, D>, [Target; 3]) {
     let mut builder = CircuitBuilder::<F, D>::new(config);
     let x = builder.add_virtual_target();
@@ -32,6 +33,7 @@ fn small_circuit(config: CircuitConfig) -> (CircuitData<F, C, D>, [Target; 3]) {
     builder.register_public_input(out);
     let digest = builder.hash_n_to_hash_no_pad::<plonky2::hash::poseidon::PoseidonHash>(vec![x, y, out]);
     builder.register_public_inputs(&digest.elements);
+    builder.range_check(y, 32);
     let unconstrained = builder.add_gate(NoopGate, vec![]);
     builder.connect(x, Target::wire(unconstrained, 0));
     for _ in 0..40 {
@@ -85,6 +87,40 @@ fn proofs_verify_and_commit_to_what_plonky2s_do() {
         assert_same_commitments(&proof, &expected, &backend.name());
         data.verify(proof).unwrap_or_else(|e| panic!("{}: {e}", backend.name()));
     }
+}
+
+#[test]
+fn the_cuda_backend_evaluates_the_quotient_where_the_ldes_lie() {
+    let cuda = match CudaBackend::new() {
+        Ok(cuda) => cuda,
+        Err(e) => return eprintln!("skipped: no GPU to evaluate a quotient on ({e})"),
+    };
+    for config in [CircuitConfig::standard_recursion_config(), CircuitConfig { zero_knowledge: true, ..CircuitConfig::standard_recursion_config() }] {
+        let (data, targets) = small_circuit(config);
+        let witness_vector = generate_partial_witness(inputs(targets, 3, 5), &data.prover_only, &data.common).unwrap();
+        let before = cuda.timings().quotients;
+        let proof = prove_with_partition_witness(&cuda, &data.prover_only, &data.common, witness_vector.clone()).unwrap();
+        assert_eq!(cuda.timings().quotients, before + 1, "the quotient was evaluated on the GPU");
+        data.verify(proof.clone()).unwrap();
+        if !data.common.config.zero_knowledge {
+            assert_same_commitments(&proof, &plonky2s_proof(&data, &witness_vector), "cuda quotient");
+        }
+    }
+    // A circuit with gates the kernels do not know (a recursive verifier's) is evaluated on the
+    // CPU and still proves.
+    let (inner, targets) = small_circuit(CircuitConfig::standard_recursion_config());
+    let inner_proof = prove(&cuda, &inner.prover_only, &inner.common, inputs(targets, 11, 13)).unwrap();
+    let mut builder = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+    let proof_target = builder.add_virtual_proof_with_pis(&inner.common);
+    let verifier_data = builder.constant_verifier_data(&inner.verifier_only);
+    builder.verify_proof::<C>(&proof_target, &verifier_data, &inner.common);
+    let outer = builder.build::<C>();
+    let mut pw = PartialWitness::new();
+    pw.set_proof_with_pis_target(&proof_target, &inner_proof).unwrap();
+    let before = cuda.timings().quotients;
+    let proof = prove(&cuda, &outer.prover_only, &outer.common, pw).unwrap();
+    assert_eq!(cuda.timings().quotients, before, "a recursive verifier's quotient stays on the CPU");
+    outer.verify(proof).unwrap();
 }
 
 #[test]

@@ -178,3 +178,212 @@ extern "C" __global__ void transpose(const u64* in, u64 columns, u32 log_size, u
     u64 column = t - row * columns;
     out[t] = in[(column << log_size) + row];
 }
+
+// ---- The quotient -------------------------------------------------------------------------
+// Laid out as `via_circuit_prover::quotient` describes it: `GateRecord` and `QuotientShape`
+// mirror the Rust structs of that name field for field.
+
+struct GateRecord {
+    u32 kind, size, selector_column, group_start, group_end, row;
+};
+
+struct QuotientShape {
+    u32 log_points, log_lde, quotient_degree_bits, num_challenges, num_routed_wires, num_partial_products, chunk, num_constants, selector_prefix, many_selectors, num_gates, num_terms;
+};
+
+#define GATE_NOOP 0
+#define GATE_ARITHMETIC 1
+#define GATE_CONSTANT 2
+#define GATE_PUBLIC_INPUT 3
+#define GATE_BASE_SUM_BINARY 4
+#define GATE_POSEIDON 5
+#define MAX_CHALLENGES 4
+// plonky2's UNUSED_SELECTOR (u32::MAX).
+#define UNUSED_SELECTOR 0xFFFFFFFFULL
+
+static __device__ __forceinline__ u64 gl_pow(u64 x, u64 e) {
+    u64 r = 1;
+    while (e) {
+        if (e & 1) r = gl_mul(r, x);
+        x = gl_mul(x, x);
+        e >>= 1;
+    }
+    return r;
+}
+
+static __device__ __forceinline__ u64 bit_reverse(u64 x, u32 bits) {
+    return bits == 0 ? 0 : __brevll(x) >> (64 - bits);
+}
+
+// One point's sums `sum_t term_t * alpha_a^t`, one per repetition.
+struct Terms {
+    u64 acc[MAX_CHALLENGES];
+    const u64* alpha_powers;
+    u32 num_terms, challenges;
+};
+
+static __device__ __forceinline__ void add_term(Terms& t, u32 index, u64 term) {
+    for (u32 a = 0; a < t.challenges; a++) t.acc[a] = gl_add(t.acc[a], gl_mul(term, t.alpha_powers[a * t.num_terms + index]));
+}
+
+// A gate's constraint `j`, times its filter, into term `first + j`.
+struct Constraints {
+    Terms* terms;
+    u32 first;
+    u64 filter;
+    __device__ __forceinline__ void emit(u32 j, u64 value) { add_term(*terms, first + j, gl_mul(filter, value)); }
+};
+
+// plonky2's PoseidonGate constraints (`eval_unfiltered_base_one`), its partial rounds naive
+// like `poseidon` above: the same polynomials in the wires as plonky2's fast partial rounds.
+static __device__ void poseidon_gate(Constraints& c, const u64* wires, u64 stride, u64 pos) {
+#define WIRE(k) gl_canonical(wires[(u64)(k) * stride + pos])
+    u32 j = 0;
+    u64 swap = WIRE(24);
+    c.emit(j++, gl_mul(swap, gl_sub(swap, 1)));
+    u64 s[12];
+    for (int i = 0; i < 4; i++) {
+        u64 lhs = WIRE(i), rhs = WIRE(i + 4), delta = WIRE(25 + i);
+        c.emit(j++, gl_sub(gl_mul(swap, gl_sub(rhs, lhs)), delta));
+        s[i] = gl_add(lhs, delta);
+        s[i + 4] = gl_sub(rhs, delta);
+    }
+    for (int i = 8; i < 12; i++) s[i] = WIRE(i);
+    int round = 0;
+#pragma unroll 1
+    for (int r = 0; r < 4; r++, round++) {
+        for (int i = 0; i < 12; i++) s[i] = gl_add(s[i], ROUND_CONSTANTS[12 * round + i]);
+        if (r != 0) {
+            for (int i = 0; i < 12; i++) {
+                u64 sbox_in = WIRE(29 + 12 * (r - 1) + i);
+                c.emit(j++, gl_sub(s[i], sbox_in));
+                s[i] = sbox_in;
+            }
+        }
+        for (int i = 0; i < 12; i++) s[i] = sbox(s[i]);
+        mds_layer(s);
+    }
+#pragma unroll 1
+    for (int r = 0; r < 22; r++, round++) {
+        for (int i = 0; i < 12; i++) s[i] = gl_add(s[i], ROUND_CONSTANTS[12 * round + i]);
+        u64 sbox_in = WIRE(65 + r);
+        c.emit(j++, gl_sub(s[0], sbox_in));
+        s[0] = sbox(sbox_in);
+        mds_layer(s);
+    }
+#pragma unroll 1
+    for (int r = 0; r < 4; r++, round++) {
+        for (int i = 0; i < 12; i++) {
+            u64 sbox_in = WIRE(87 + 12 * r + i);
+            c.emit(j++, gl_sub(gl_add(s[i], ROUND_CONSTANTS[12 * round + i]), sbox_in));
+            s[i] = sbox(sbox_in);
+        }
+        mds_layer(s);
+    }
+    for (int i = 0; i < 12; i++) c.emit(j++, gl_sub(s[i], WIRE(12 + i)));
+#undef WIRE
+}
+
+// The quotient's value at each of 2^log_points points, one thread per point: the vanishing
+// terms (permutation argument, then every gate's filtered constraints) combined with powers of
+// each repetition's alpha, over Z_H. `wires` and `zs` are LDEs as column-major arrays in the
+// LDE's (bit-reversed) order, column k at k * stride; `consts` holds the constants-and-sigmas
+// rows, `consts_width` each, in the same order. `params` is laid out as `QuotientInputs::params`
+// says. Out: repetition a's value at point i at out[(a << log_points) + i].
+extern "C" __global__ void quotient(const u64* wires, u64 wires_stride, const u64* zs, u64 zs_stride, const u64* consts, u32 consts_width, const GateRecord* gates, const u64* params, QuotientShape shape, u64* out) {
+    u64 i = thread_index();
+    u64 points = 1ULL << shape.log_points;
+    if (i >= points) return;
+    u32 R = shape.num_challenges, routed = shape.num_routed_wires, prods = shape.num_partial_products;
+    u64 period = 1ULL << shape.quotient_degree_bits;
+    const u64* pi_hash = params;
+    const u64* betas = pi_hash + 4;
+    const u64* gammas = betas + R;
+    const u64* beta_ks = gammas + R;
+    const u64* alpha_powers = beta_ks + R * routed;
+    const u64* zh_evals = alpha_powers + R * shape.num_terms;
+    const u64* zh_inverses = zh_evals + period;
+    u64 n = zh_inverses[period], shift = zh_inverses[period + 1], omega = zh_inverses[period + 2];
+
+    u32 step_bits = shape.log_lde - shape.log_points;
+    u64 pos = bit_reverse(i << step_bits, shape.log_lde);
+    u64 next_pos = bit_reverse(((i + period) & (points - 1)) << step_bits, shape.log_lde);
+#define WIRE(k) gl_canonical(wires[(u64)(k) * wires_stride + pos])
+#define ZS(k) gl_canonical(zs[(u64)(k) * zs_stride + pos])
+#define CONST(k) gl_canonical(consts[pos * consts_width + (k)])
+    u64 x = gl_mul(shift, gl_pow(omega, i));
+
+    Terms t;
+    for (int a = 0; a < MAX_CHALLENGES; a++) t.acc[a] = 0;
+    t.alpha_powers = alpha_powers;
+    t.num_terms = shape.num_terms;
+    t.challenges = R;
+
+    // L_0(x) (Z_a(x) - 1).
+    u64 l_0 = gl_mul(zh_evals[i & (period - 1)], gl_pow(gl_mul(n, gl_sub(x, 1)), GL_ORDER - 2));
+    for (u32 a = 0; a < R; a++) add_term(t, a, gl_mul(l_0, gl_sub(ZS(a), 1)));
+    // Each repetition's partial products: prev * numerators - next * denominators, per chunk.
+    u32 term = R;
+    for (u32 a = 0; a < R; a++) {
+        for (u32 c = 0; c <= prods; c++, term++) {
+            u64 num = 1, den = 1;
+            u32 end = (c + 1) * shape.chunk < routed ? (c + 1) * shape.chunk : routed;
+            for (u32 j = c * shape.chunk; j < end; j++) {
+                u64 w = WIRE(j);
+                num = gl_mul(num, gl_add(gl_add(w, gl_mul(beta_ks[a * routed + j], x)), gammas[a]));
+                den = gl_mul(den, gl_add(gl_add(w, gl_mul(betas[a], CONST(shape.num_constants + j))), gammas[a]));
+            }
+            u64 prev = c == 0 ? ZS(a) : ZS(R + a * prods + c - 1);
+            u64 next = c == prods ? gl_canonical(zs[(u64)a * zs_stride + next_pos]) : ZS(R + a * prods + c);
+            add_term(t, term, gl_sub(gl_mul(prev, num), gl_mul(next, den)));
+        }
+    }
+
+    // Gate constraints, each gate's filtered by its selector.
+    for (u32 g = 0; g < shape.num_gates; g++) {
+        GateRecord gate = gates[g];
+        if (gate.kind == GATE_NOOP) continue;
+        u64 selector = CONST(gate.selector_column);
+        u64 filter = 1;
+        for (u32 k = gate.group_start; k < gate.group_end; k++)
+            if (k != gate.row) filter = gl_mul(filter, gl_sub(k, selector));
+        if (shape.many_selectors) filter = gl_mul(filter, gl_sub(UNUSED_SELECTOR, selector));
+        if (filter == 0) continue;
+        Constraints c = {&t, term, filter};
+        u32 local = shape.selector_prefix;
+        switch (gate.kind) {
+        case GATE_ARITHMETIC: {
+            u64 c0 = CONST(local), c1 = CONST(local + 1);
+            for (u32 op = 0; op < gate.size; op++) {
+                u64 computed = gl_add(gl_mul(gl_mul(WIRE(4 * op), WIRE(4 * op + 1)), c0), gl_mul(WIRE(4 * op + 2), c1));
+                c.emit(op, gl_sub(WIRE(4 * op + 3), computed));
+            }
+            break;
+        }
+        case GATE_CONSTANT:
+            for (u32 k = 0; k < gate.size; k++) c.emit(k, gl_sub(CONST(local + k), WIRE(k)));
+            break;
+        case GATE_PUBLIC_INPUT:
+            for (u32 k = 0; k < 4; k++) c.emit(k, gl_sub(WIRE(k), pi_hash[k]));
+            break;
+        case GATE_BASE_SUM_BINARY: {
+            u64 sum = 0;
+            for (u32 k = gate.size; k-- > 0;) sum = gl_add(gl_add(sum, sum), WIRE(1 + k));
+            c.emit(0, gl_sub(sum, WIRE(0)));
+            for (u32 k = 0; k < gate.size; k++) {
+                u64 limb = WIRE(1 + k);
+                c.emit(1 + k, gl_mul(limb, gl_sub(limb, 1)));
+            }
+            break;
+        }
+        case GATE_POSEIDON:
+            poseidon_gate(c, wires, wires_stride, pos);
+            break;
+        }
+    }
+    u64 zh_inverse = zh_inverses[i & (period - 1)];
+    for (u32 a = 0; a < R; a++) out[((u64)a << shape.log_points) + i] = gl_mul(t.acc[a], zh_inverse);
+#undef WIRE
+#undef ZS
+#undef CONST
+}

@@ -158,7 +158,7 @@ pub async fn run(config: BasicCircuitsConfig, txs: usize, runs: usize) -> anyhow
     if let Some(cuda) = &cuda {
         // Its time over every proof it made, the feeder proofs too.
         let timings = cuda.timings();
-        println!("cuda backend: {:.2} s in all: {}", timings.total().as_secs_f64(), timings.summary(1));
+        println!("cuda backend: {:.2} s in all: {}; {} quotients evaluated on the GPU", timings.total().as_secs_f64(), timings.summary(1), timings.quotients);
     }
     // Every prover's proofs went into the next round; the last one's final proof must verify.
     circuits.final_verifier().verify(&circuits.final_proof_bytes(proof)?, &witnesses.public_data)?;

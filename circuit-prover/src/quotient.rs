@@ -1,0 +1,202 @@
+//! The quotient's evaluation described as data, for a backend that evaluates it where the LDEs
+//! lie (the CUDA backend): the circuit's gates as records of the kinds such a backend knows, and
+//! every value the evaluation takes from the transcript, laid out flat.
+//!
+//! The quotient at point `x_i = g·w^i` (`w` of order `n·2^q`, `q` the quotient degree's bits) is,
+//! per repetition `a`, `sum_t term_t(x_i)·alpha_a^t / Z_H(x_i)` over plonky2's vanishing terms:
+//! `L_0(x)·(Z_a(x) - 1)` for every repetition, each repetition's partial-product checks, then the
+//! gate constraints, each gate's constraint `j` times its selector filter summed into term `j`.
+//! A circuit with a gate of another kind (an aggregation circuit's) is not described: the prover
+//! evaluates its quotient on the CPU.
+
+use plonky2::field::types::{Field, PrimeField64};
+use plonky2::field::zero_poly_coset::ZeroPolyOnCoset;
+use plonky2::gates::arithmetic_base::ArithmeticGate;
+use plonky2::gates::base_sum::BaseSumGate;
+use plonky2::gates::constant::ConstantGate;
+use plonky2::gates::noop::NoopGate;
+use plonky2::gates::poseidon::PoseidonGate;
+use plonky2::gates::public_input::PublicInputGate;
+use plonky2::hash::hash_types::HashOut;
+use plonky2::hash::merkle_tree::{MerkleCap, MerkleTree};
+use plonky2::hash::poseidon::PoseidonHash;
+use plonky2::plonk::circuit_data::CommonCircuitData;
+
+use crate::F;
+use crate::prover::{D, Selectors};
+
+/// The gate kinds a backend evaluates, as the kernels number them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum GateKind {
+    Noop = 0,
+    /// `num_ops` operations `output = c0·m0·m1 + c1·addend`.
+    Arithmetic = 1,
+    /// `num_consts` wires equal to the row's constants.
+    Constant = 2,
+    /// The first four wires equal the public inputs' hash.
+    PublicInput = 3,
+    /// A sum split into `num_limbs` bits.
+    BaseSumBinary = 4,
+    /// plonky2's Poseidon permutation (135 wires).
+    Poseidon = 5,
+}
+
+/// One gate as a backend evaluates it: its kind, its size (operations, constants or limbs), the
+/// constant column holding its selector, and its group of selector values and its own value in
+/// it (plonky2's `compute_filter`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct GateRecord {
+    pub kind: u32,
+    pub size: u32,
+    pub selector_column: u32,
+    pub group_start: u32,
+    pub group_end: u32,
+    pub row: u32,
+}
+
+/// The evaluation's dimensions, passed to a kernel by value.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct QuotientShape {
+    /// `log2` of the number of points, `n·2^q`.
+    pub log_points: u32,
+    /// `log2` of the LDE's size, `n·2^rate_bits`: point `i` is LDE value `i << (rate_bits - q)`.
+    pub log_lde: u32,
+    pub quotient_degree_bits: u32,
+    pub num_challenges: u32,
+    pub num_routed_wires: u32,
+    pub num_partial_products: u32,
+    /// Factors per partial product (the quotient degree factor).
+    pub chunk: u32,
+    /// Width of a constants-and-sigmas row: the constants, then a sigma per routed wire.
+    pub num_constants: u32,
+    /// Constant columns before a gate's own constants: the selectors (and lookup selectors).
+    pub selector_prefix: u32,
+    /// Whether filters include the unused-selector factor (more than one selector).
+    pub many_selectors: u32,
+    pub num_gates: u32,
+    /// Every term, the gate constraints' included.
+    pub num_terms: u32,
+}
+
+/// Where a circuit's quotient inputs lie, and what the transcript fixed.
+pub struct QuotientInputs<'a> {
+    pub shape: QuotientShape,
+    pub gates: Vec<GateRecord>,
+    /// In order: the public inputs' hash (4), betas (R), gammas (R), `beta_a·k_j` (R × routed),
+    /// `alpha_a^t` (R × terms), `Z_H(x_i)` and `1/Z_H(x_i)` (each `2^q`, periodic in `i`), `n`,
+    /// the coset shift and `w`.
+    pub params: Vec<u64>,
+    /// The preprocessed constants and sigmas, as committed (rows in the LDE's order).
+    pub constants_sigmas: &'a MerkleTree<F, PoseidonHash>,
+    /// The commitments whose LDEs the backend holds, named by their caps.
+    pub wires_cap: &'a MerkleCap<F, PoseidonHash>,
+    pub zs_partial_products_cap: &'a MerkleCap<F, PoseidonHash>,
+}
+
+/// Gate records for `common_data`'s gates, or `None` if one is of a kind not described here.
+pub(crate) fn gate_records(common_data: &CommonCircuitData<F, D>, selectors: &Selectors) -> Option<Vec<GateRecord>> {
+    common_data
+        .gates
+        .iter()
+        .enumerate()
+        .map(|(i, gate)| {
+            let any = gate.0.as_any();
+            let (kind, size) = if any.is::<NoopGate>() {
+                (GateKind::Noop, 0)
+            } else if let Some(g) = any.downcast_ref::<ArithmeticGate>() {
+                (GateKind::Arithmetic, g.num_ops)
+            } else if any.is::<ConstantGate>() {
+                (GateKind::Constant, gate.0.num_constraints())
+            } else if any.is::<PublicInputGate>() {
+                (GateKind::PublicInput, 4)
+            } else if let Some(g) = any.downcast_ref::<BaseSumGate<2>>() {
+                (GateKind::BaseSumBinary, g.num_limbs)
+            } else if any.is::<PoseidonGate<F, D>>() {
+                (GateKind::Poseidon, 0)
+            } else {
+                return None;
+            };
+            let selector = selectors.selector_indices[i];
+            let group = &selectors.groups[selector];
+            let u = |v: usize| u32::try_from(v).expect("small");
+            Some(GateRecord { kind: kind as u32, size: u(size), selector_column: u(selector), group_start: u(group.start), group_end: u(group.end), row: u(i) })
+        })
+        .collect()
+}
+
+/// The flat parameters (see [`QuotientInputs::params`]) and the number of terms.
+#[allow(clippy::too_many_arguments)]
+pub fn params(common_data: &CommonCircuitData<F, D>, public_inputs_hash: &HashOut<F>, betas: &[F], gammas: &[F], beta_ks: &[Vec<F>], alphas: &[F], z_h_on_coset: &ZeroPolyOnCoset<F>, quotient_degree_bits: usize) -> (Vec<u64>, usize) {
+    let challenges = common_data.config.num_challenges;
+    let num_terms = challenges * (1 + common_data.num_partial_products + 1) + common_data.num_gate_constraints;
+    let mut params: Vec<F> = public_inputs_hash.elements.to_vec();
+    params.extend_from_slice(betas);
+    params.extend_from_slice(gammas);
+    params.extend(beta_ks.iter().flatten());
+    for &alpha in alphas {
+        params.extend(alpha.powers().take(num_terms));
+    }
+    let period = 1 << quotient_degree_bits;
+    params.extend((0..period).map(|i| z_h_on_coset.eval(i)));
+    params.extend((0..period).map(|i| z_h_on_coset.eval_inverse(i)));
+    params.push(F::from_canonical_usize(common_data.degree()));
+    params.push(F::coset_shift());
+    params.push(F::primitive_root_of_unity(common_data.degree_bits() + quotient_degree_bits));
+    (params.iter().map(|x| x.to_canonical_u64()).collect(), num_terms)
+}
+
+#[cfg(test)]
+mod tests {
+    use plonky2::plonk::circuit_builder::CircuitBuilder;
+    use plonky2::plonk::circuit_data::CircuitConfig;
+    use plonky2::plonk::config::PoseidonGoldilocksConfig;
+
+    use super::*;
+
+    fn records(random_access: bool) -> (CommonCircuitData<F, D>, Option<Vec<GateRecord>>) {
+        let mut builder = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+        let x = builder.add_virtual_target();
+        let y = builder.mul(x, x);
+        builder.range_check(y, 16);
+        let digest = builder.hash_n_to_hash_no_pad::<PoseidonHash>(vec![x, y]);
+        builder.register_public_inputs(&digest.elements);
+        if random_access {
+            let one = builder.one();
+            let chosen = builder.random_access(one, vec![x, y]);
+            builder.register_public_input(chosen);
+        }
+        let common = builder.build::<PoseidonGoldilocksConfig>().common;
+        let records = gate_records(&common, &Selectors::of(&common));
+        (common, records)
+    }
+
+    #[test]
+    fn gates_the_kernels_know_are_described_in_order_with_their_selectors() {
+        let (common, records) = records(false);
+        let records = records.expect("every gate is of a known kind");
+        let kinds: Vec<u32> = records.iter().map(|r| r.kind).collect();
+        let names: Vec<String> = common.gates.iter().map(|g| g.0.id()).collect();
+        for (kind, name) in kinds.iter().zip(&names) {
+            let expected = [("Noop", GateKind::Noop), ("Arithmetic", GateKind::Arithmetic), ("Constant", GateKind::Constant), ("PublicInput", GateKind::PublicInput), ("BaseSum", GateKind::BaseSumBinary), ("Poseidon", GateKind::Poseidon)]
+                .into_iter()
+                .find(|(prefix, _)| name.starts_with(prefix))
+                .map(|(_, kind)| kind as u32);
+            assert_eq!(Some(*kind), expected, "{name}");
+        }
+        for (i, record) in records.iter().enumerate() {
+            assert_eq!(record.row as usize, i);
+            assert!((record.group_start..record.group_end).contains(&record.row));
+            assert!((record.selector_column as usize) < common.selectors_info.num_selectors());
+        }
+        let arithmetic = records.iter().find(|r| r.kind == GateKind::Arithmetic as u32).unwrap();
+        assert_eq!(arithmetic.size as usize, common.config.num_routed_wires / 4);
+    }
+
+    #[test]
+    fn a_gate_of_another_kind_leaves_the_quotient_to_the_cpu() {
+        assert!(records(true).1.is_none());
+    }
+}
