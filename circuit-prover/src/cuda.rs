@@ -42,11 +42,13 @@ use crate::{F, ProverBackend};
 // SAFETY: plain `repr(C)` structs of `u32`s, laid out as the kernels' structs of the same name.
 unsafe impl DeviceRepr for QuotientShape {}
 
-/// Commitments whose LDEs stay on the device after they are made, for the quotient to read:
-/// a proof's wires and partial products (and its quotient, and a proof beside it).
-const RETAINED_LDES: usize = 4;
-/// Circuits whose constants and sigmas stay on the device once uploaded.
-const RETAINED_CONSTANTS: usize = 8;
+/// Commitments whose LDEs stay on the device after they are made, for the quotient to read: a
+/// proof's wires, partial products and quotient, and those of a proof beside it (a worker runs
+/// two jobs at once). An LDE evicted before its quotient only sends that quotient to the CPU.
+const RETAINED_LDES: usize = 6;
+/// Circuits whose constants and sigmas stay on the device once uploaded: every circuit of a
+/// protocol version (four basic, four leaves, node, tip, scheduler, compression) and more.
+const RETAINED_CONSTANTS: usize = 16;
 
 /// Threads per block for every kernel: each thread works alone, so any multiple of a warp does.
 const THREADS: u32 = 256;
@@ -520,7 +522,7 @@ impl Gpu {
                 0
             }
         };
-        let gates: Vec<u32> = inputs.gates.iter().flat_map(|g| [g.kind, g.size, g.selector_column, g.group_start, g.group_end, g.row]).collect();
+        let gates: Vec<u32> = inputs.gates.iter().flat_map(|g| [g.kind, g.size, g.extra, g.selector_column, g.group_start, g.group_end, g.row, g.params_offset]).collect();
         let gates = stream.clone_htod(&gates)?;
         let params = stream.clone_htod(&inputs.params)?;
         let points = 1usize << shape.log_points;

@@ -316,8 +316,8 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
         let rate_bits = common_data.config.fri_config.rate_bits;
         assert!(quotient_degree_bits <= rate_bits, "constraints of degree above the rate are not supported (nor by plonky2)");
         let z_h_on_coset = ZeroPolyOnCoset::new(common_data.degree_bits(), quotient_degree_bits);
-        if let Some(gates) = quotient::gate_records(common_data, selectors) {
-            let (params, num_terms) = quotient::params(common_data, public_inputs_hash, permutation.betas, permutation.gammas, &permutation.beta_ks, alphas, &z_h_on_coset, quotient_degree_bits);
+        if let Some((gates, gate_params)) = quotient::gate_records(common_data, selectors) {
+            let (params, num_terms) = quotient::params(common_data, public_inputs_hash, permutation.betas, permutation.gammas, &permutation.beta_ks, alphas, &z_h_on_coset, quotient_degree_bits, &gate_params);
             let u = |v: usize| u32::try_from(v).expect("small");
             let shape = QuotientShape {
                 log_points: u(common_data.degree_bits() + quotient_degree_bits),

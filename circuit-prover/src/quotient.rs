@@ -6,17 +6,25 @@
 //! per repetition `a`, `sum_t term_t(x_i)·alpha_a^t / Z_H(x_i)` over plonky2's vanishing terms:
 //! `L_0(x)·(Z_a(x) - 1)` for every repetition, each repetition's partial-product checks, then the
 //! gate constraints, each gate's constraint `j` times its selector filter summed into term `j`.
-//! A circuit with a gate of another kind (an aggregation circuit's) is not described: the prover
-//! evaluates its quotient on the CPU.
+//! The kinds are the gates plonky2's standard recursion configuration builds the basic and
+//! aggregation circuits from; a circuit with a gate of another kind is not described, and the
+//! prover evaluates its quotient on the CPU.
 
 use plonky2::field::types::{Field, PrimeField64};
 use plonky2::field::zero_poly_coset::ZeroPolyOnCoset;
 use plonky2::gates::arithmetic_base::ArithmeticGate;
+use plonky2::gates::arithmetic_extension::ArithmeticExtensionGate;
 use plonky2::gates::base_sum::BaseSumGate;
 use plonky2::gates::constant::ConstantGate;
+use plonky2::gates::coset_interpolation::CosetInterpolationGate;
+use plonky2::gates::multiplication_extension::MulExtensionGate;
 use plonky2::gates::noop::NoopGate;
 use plonky2::gates::poseidon::PoseidonGate;
+use plonky2::gates::poseidon_mds::PoseidonMdsGate;
 use plonky2::gates::public_input::PublicInputGate;
+use plonky2::gates::random_access::RandomAccessGate;
+use plonky2::gates::reducing::ReducingGate;
+use plonky2::gates::reducing_extension::ReducingExtensionGate;
 use plonky2::hash::hash_types::HashOut;
 use plonky2::hash::merkle_tree::{MerkleCap, MerkleTree};
 use plonky2::hash::poseidon::PoseidonHash;
@@ -40,7 +48,25 @@ pub enum GateKind {
     BaseSumBinary = 4,
     /// plonky2's Poseidon permutation (135 wires).
     Poseidon = 5,
+    /// Poseidon's MDS layer over extension elements.
+    PoseidonMds = 6,
+    /// `num_ops` extension operations `output = c0·m0·m1 + c1·addend`.
+    ArithmeticExtension = 7,
+    /// `num_ops` extension products `output = c0·m0·m1`.
+    MulExtension = 8,
+    /// `num_coeffs` steps `acc·alpha + coeff` of base coefficients, in the extension.
+    Reducing = 9,
+    /// `num_coeffs` steps `acc·alpha + coeff` of extension coefficients.
+    ReducingExtension = 10,
+    /// Lookups of `bits`-bit indices into lists (`extra`: copies, and extra constants << 16).
+    RandomAccess = 11,
+    /// Barycentric interpolation over a subgroup of `2^bits` points, `degree` at a time
+    /// (`extra`), its domain and weights among the gate parameters.
+    CosetInterpolation = 12,
 }
+
+/// The widest random-access list the kernels hold per copy.
+const MAX_RANDOM_ACCESS_BITS: usize = 5;
 
 /// One gate as a backend evaluates it: its kind, its size (operations, constants or limbs), the
 /// constant column holding its selector, and its group of selector values and its own value in
@@ -50,10 +76,13 @@ pub enum GateKind {
 pub struct GateRecord {
     pub kind: u32,
     pub size: u32,
+    pub extra: u32,
     pub selector_column: u32,
     pub group_start: u32,
     pub group_end: u32,
     pub row: u32,
+    /// Where the gate's own parameters start among the gate parameters.
+    pub params_offset: u32,
 }
 
 /// The evaluation's dimensions, passed to a kernel by value.
@@ -87,7 +116,7 @@ pub struct QuotientInputs<'a> {
     pub gates: Vec<GateRecord>,
     /// In order: the public inputs' hash (4), betas (R), gammas (R), `beta_a·k_j` (R × routed),
     /// `alpha_a^t` (R × terms), `Z_H(x_i)` and `1/Z_H(x_i)` (each `2^q`, periodic in `i`), `n`,
-    /// the coset shift and `w`.
+    /// the coset shift and `w`, then the gate parameters.
     pub params: Vec<u64>,
     /// The preprocessed constants and sigmas, as committed (rows in the LDE's order).
     pub constants_sigmas: &'a MerkleTree<F, PoseidonHash>,
@@ -96,40 +125,63 @@ pub struct QuotientInputs<'a> {
     pub zs_partial_products_cap: &'a MerkleCap<F, PoseidonHash>,
 }
 
-/// Gate records for `common_data`'s gates, or `None` if one is of a kind not described here.
-pub(crate) fn gate_records(common_data: &CommonCircuitData<F, D>, selectors: &Selectors) -> Option<Vec<GateRecord>> {
-    common_data
+/// Gate records for `common_data`'s gates and their parameters, or `None` if a gate is of a kind
+/// not described here.
+pub(crate) fn gate_records(common_data: &CommonCircuitData<F, D>, selectors: &Selectors) -> Option<(Vec<GateRecord>, Vec<F>)> {
+    let mut gate_params = Vec::new();
+    let records = common_data
         .gates
         .iter()
         .enumerate()
         .map(|(i, gate)| {
             let any = gate.0.as_any();
-            let (kind, size) = if any.is::<NoopGate>() {
-                (GateKind::Noop, 0)
+            let params_offset = gate_params.len();
+            let (kind, size, extra) = if any.is::<NoopGate>() {
+                (GateKind::Noop, 0, 0)
             } else if let Some(g) = any.downcast_ref::<ArithmeticGate>() {
-                (GateKind::Arithmetic, g.num_ops)
+                (GateKind::Arithmetic, g.num_ops, 0)
             } else if any.is::<ConstantGate>() {
-                (GateKind::Constant, gate.0.num_constraints())
+                (GateKind::Constant, gate.0.num_constraints(), 0)
             } else if any.is::<PublicInputGate>() {
-                (GateKind::PublicInput, 4)
+                (GateKind::PublicInput, 4, 0)
             } else if let Some(g) = any.downcast_ref::<BaseSumGate<2>>() {
-                (GateKind::BaseSumBinary, g.num_limbs)
+                (GateKind::BaseSumBinary, g.num_limbs, 0)
             } else if any.is::<PoseidonGate<F, D>>() {
-                (GateKind::Poseidon, 0)
+                (GateKind::Poseidon, 0, 0)
+            } else if any.is::<PoseidonMdsGate<F, D>>() {
+                (GateKind::PoseidonMds, 0, 0)
+            } else if let Some(g) = any.downcast_ref::<ArithmeticExtensionGate<D>>() {
+                (GateKind::ArithmeticExtension, g.num_ops, 0)
+            } else if let Some(g) = any.downcast_ref::<MulExtensionGate<D>>() {
+                (GateKind::MulExtension, g.num_ops, 0)
+            } else if let Some(g) = any.downcast_ref::<ReducingGate<D>>() {
+                (GateKind::Reducing, g.num_coeffs, 0)
+            } else if let Some(g) = any.downcast_ref::<ReducingExtensionGate<D>>() {
+                (GateKind::ReducingExtension, g.num_coeffs, 0)
+            } else if let Some(g) = any.downcast_ref::<RandomAccessGate<F, D>>() {
+                if g.bits > MAX_RANDOM_ACCESS_BITS || g.num_extra_constants >= 1 << 16 {
+                    return None;
+                }
+                (GateKind::RandomAccess, g.bits, g.num_copies | g.num_extra_constants << 16)
+            } else if let Some(g) = any.downcast_ref::<CosetInterpolationGate<F, D>>() {
+                gate_params.extend(F::two_adic_subgroup(g.subgroup_bits));
+                gate_params.extend_from_slice(&g.barycentric_weights);
+                (GateKind::CosetInterpolation, g.subgroup_bits, g.degree)
             } else {
                 return None;
             };
             let selector = selectors.selector_indices[i];
             let group = &selectors.groups[selector];
-            let u = |v: usize| u32::try_from(v).expect("small");
-            Some(GateRecord { kind: kind as u32, size: u(size), selector_column: u(selector), group_start: u(group.start), group_end: u(group.end), row: u(i) })
+            let u = |v: usize| u32::try_from(v).ok();
+            Some(GateRecord { kind: kind as u32, size: u(size)?, extra: u(extra)?, selector_column: u(selector)?, group_start: u(group.start)?, group_end: u(group.end)?, row: u(i)?, params_offset: u(params_offset)? })
         })
-        .collect()
+        .collect::<Option<Vec<_>>>()?;
+    Some((records, gate_params))
 }
 
 /// The flat parameters (see [`QuotientInputs::params`]) and the number of terms.
 #[allow(clippy::too_many_arguments)]
-pub fn params(common_data: &CommonCircuitData<F, D>, public_inputs_hash: &HashOut<F>, betas: &[F], gammas: &[F], beta_ks: &[Vec<F>], alphas: &[F], z_h_on_coset: &ZeroPolyOnCoset<F>, quotient_degree_bits: usize) -> (Vec<u64>, usize) {
+pub(crate) fn params(common_data: &CommonCircuitData<F, D>, public_inputs_hash: &HashOut<F>, betas: &[F], gammas: &[F], beta_ks: &[Vec<F>], alphas: &[F], z_h_on_coset: &ZeroPolyOnCoset<F>, quotient_degree_bits: usize, gate_params: &[F]) -> (Vec<u64>, usize) {
     let challenges = common_data.config.num_challenges;
     let num_terms = challenges * (1 + common_data.num_partial_products + 1) + common_data.num_gate_constraints;
     let mut params: Vec<F> = public_inputs_hash.elements.to_vec();
@@ -145,6 +197,7 @@ pub fn params(common_data: &CommonCircuitData<F, D>, public_inputs_hash: &HashOu
     params.push(F::from_canonical_usize(common_data.degree()));
     params.push(F::coset_shift());
     params.push(F::primitive_root_of_unity(common_data.degree_bits() + quotient_degree_bits));
+    params.extend_from_slice(gate_params);
     (params.iter().map(|x| x.to_canonical_u64()).collect(), num_terms)
 }
 
@@ -156,17 +209,18 @@ mod tests {
 
     use super::*;
 
-    fn records(random_access: bool) -> (CommonCircuitData<F, D>, Option<Vec<GateRecord>>) {
+    type Described = Option<(Vec<GateRecord>, Vec<F>)>;
+
+    fn records(exponentiation: bool) -> (CommonCircuitData<F, D>, Described) {
         let mut builder = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
         let x = builder.add_virtual_target();
         let y = builder.mul(x, x);
         builder.range_check(y, 16);
         let digest = builder.hash_n_to_hash_no_pad::<PoseidonHash>(vec![x, y]);
         builder.register_public_inputs(&digest.elements);
-        if random_access {
-            let one = builder.one();
-            let chosen = builder.random_access(one, vec![x, y]);
-            builder.register_public_input(chosen);
+        if exponentiation {
+            let power = builder.exp_u64(x, 12345);
+            builder.register_public_input(power);
         }
         let common = builder.build::<PoseidonGoldilocksConfig>().common;
         let records = gate_records(&common, &Selectors::of(&common));
@@ -176,7 +230,8 @@ mod tests {
     #[test]
     fn gates_the_kernels_know_are_described_in_order_with_their_selectors() {
         let (common, records) = records(false);
-        let records = records.expect("every gate is of a known kind");
+        let (records, gate_params) = records.expect("every gate is of a known kind");
+        assert!(gate_params.is_empty(), "no gate here has parameters of its own");
         let kinds: Vec<u32> = records.iter().map(|r| r.kind).collect();
         let names: Vec<String> = common.gates.iter().map(|g| g.0.id()).collect();
         for (kind, name) in kinds.iter().zip(&names) {
@@ -193,6 +248,34 @@ mod tests {
         }
         let arithmetic = records.iter().find(|r| r.kind == GateKind::Arithmetic as u32).unwrap();
         assert_eq!(arithmetic.size as usize, common.config.num_routed_wires / 4);
+    }
+
+    #[test]
+    fn a_recursive_verifier_is_described_with_its_interpolation_domain_and_weights() {
+        type C = PoseidonGoldilocksConfig;
+        let mut builder = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+        let x = builder.add_virtual_target();
+        builder.register_public_input(x);
+        for _ in 0..5000 {
+            builder.add_gate(NoopGate, vec![]);
+        }
+        let inner = builder.build::<C>();
+        let mut builder = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+        let proof = builder.add_virtual_proof_with_pis(&inner.common);
+        let verifier_data = builder.constant_verifier_data(&inner.verifier_only);
+        builder.verify_proof::<C>(&proof, &verifier_data, &inner.common);
+        let common = builder.build::<C>().common;
+        let (records, gate_params) = gate_records(&common, &Selectors::of(&common)).expect("a recursive verifier's gates are all known");
+        let interpolation = records.iter().find(|r| r.kind == GateKind::CosetInterpolation as u32).expect("FRI's coset interpolation");
+        let gate = common.gates[interpolation.row as usize].0.as_any().downcast_ref::<CosetInterpolationGate<F, D>>().unwrap();
+        let points = 1 << gate.subgroup_bits;
+        let at = interpolation.params_offset as usize;
+        assert_eq!(gate_params[at..at + points], F::two_adic_subgroup(gate.subgroup_bits));
+        assert_eq!(gate_params[at + points..at + 2 * points], gate.barycentric_weights);
+        assert_eq!(interpolation.extra as usize, gate.degree);
+        let random_access = records.iter().find(|r| r.kind == GateKind::RandomAccess as u32).expect("FRI's random access");
+        let gate = common.gates[random_access.row as usize].0.as_any().downcast_ref::<RandomAccessGate<F, D>>().unwrap();
+        assert_eq!((random_access.size, random_access.extra), (gate.bits as u32, (gate.num_copies | gate.num_extra_constants << 16) as u32));
     }
 
     #[test]

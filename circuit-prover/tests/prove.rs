@@ -23,6 +23,11 @@ type C = PoseidonGoldilocksConfig;
 /// backend evaluates the quotient of). x is also copied into a wire no gate constrains (column 0
 /// of a no-op row, the third target returned), which only the copy constraint ties to x.
 fn small_circuit(config: CircuitConfig) -> (CircuitData<F, C, D>, [Target; 3]) {
+    padded_circuit(config, 40)
+}
+
+/// The small circuit with `noops` no-op rows.
+fn padded_circuit(config: CircuitConfig, noops: usize) -> (CircuitData<F, C, D>, [Target; 3]) {
     let mut builder = CircuitBuilder::<F, D>::new(config);
     let x = builder.add_virtual_target();
     let y = builder.add_virtual_target();
@@ -36,7 +41,7 @@ fn small_circuit(config: CircuitConfig) -> (CircuitData<F, C, D>, [Target; 3]) {
     builder.range_check(y, 32);
     let unconstrained = builder.add_gate(NoopGate, vec![]);
     builder.connect(x, Target::wire(unconstrained, 0));
-    for _ in 0..40 {
+    for _ in 0..noops {
         builder.add_gate(NoopGate, vec![]);
     }
     (builder.build::<C>(), [x, y, Target::wire(unconstrained, 0)])
@@ -106,21 +111,42 @@ fn the_cuda_backend_evaluates_the_quotient_where_the_ldes_lie() {
             assert_same_commitments(&proof, &plonky2s_proof(&data, &witness_vector), "cuda quotient");
         }
     }
-    // A circuit with gates the kernels do not know (a recursive verifier's) is evaluated on the
-    // CPU and still proves.
-    let (inner, targets) = small_circuit(CircuitConfig::standard_recursion_config());
+    // A recursive verifier of a 2^13 circuit has every gate an aggregation circuit has:
+    // extension arithmetic, reducing, random access, coset interpolation, Poseidon's MDS layer.
+    let (inner, targets) = padded_circuit(CircuitConfig::standard_recursion_config(), 5000);
     let inner_proof = prove(&cuda, &inner.prover_only, &inner.common, inputs(targets, 11, 13)).unwrap();
+    let (outer, pw) = recursive_verifier(&inner, &inner_proof);
+    let witness_vector = generate_partial_witness(pw, &outer.prover_only, &outer.common).unwrap();
+    let before = cuda.timings().quotients;
+    let proof = prove_with_partition_witness(&cuda, &outer.prover_only, &outer.common, witness_vector.clone()).unwrap();
+    assert_eq!(cuda.timings().quotients, before + 1, "a recursive verifier's quotient was evaluated on the GPU");
+    assert_same_commitments(&proof, &plonky2s_proof(&outer, &witness_vector), "cuda quotient of a recursive verifier");
+    outer.verify(proof).unwrap();
+
+    // A gate the kernels do not know (exponentiation) leaves the quotient to the CPU.
+    let mut builder = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+    let x = builder.add_virtual_target();
+    let power = builder.exp_u64(x, 12345);
+    builder.register_public_input(power);
+    let data = builder.build::<C>();
+    let mut pw = PartialWitness::new();
+    pw.set_target(x, F::from_canonical_u64(3)).unwrap();
+    let before = cuda.timings().quotients;
+    let proof = prove(&cuda, &data.prover_only, &data.common, pw).unwrap();
+    assert_eq!(cuda.timings().quotients, before, "an exponentiation gate's quotient stays on the CPU");
+    data.verify(proof).unwrap();
+}
+
+/// A circuit verifying `inner`'s proofs under its key, and its inputs for `inner_proof`.
+fn recursive_verifier(inner: &CircuitData<F, C, D>, inner_proof: &ProofWithPublicInputs<F, C, D>) -> (CircuitData<F, C, D>, PartialWitness<F>) {
     let mut builder = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
     let proof_target = builder.add_virtual_proof_with_pis(&inner.common);
     let verifier_data = builder.constant_verifier_data(&inner.verifier_only);
     builder.verify_proof::<C>(&proof_target, &verifier_data, &inner.common);
-    let outer = builder.build::<C>();
+    builder.register_public_inputs(&proof_target.public_inputs);
     let mut pw = PartialWitness::new();
-    pw.set_proof_with_pis_target(&proof_target, &inner_proof).unwrap();
-    let before = cuda.timings().quotients;
-    let proof = prove(&cuda, &outer.prover_only, &outer.common, pw).unwrap();
-    assert_eq!(cuda.timings().quotients, before, "a recursive verifier's quotient stays on the CPU");
-    outer.verify(proof).unwrap();
+    pw.set_proof_with_pis_target(&proof_target, inner_proof).unwrap();
+    (builder.build::<C>(), pw)
 }
 
 #[test]
@@ -136,21 +162,13 @@ fn zero_knowledge_proofs_verify() {
 
 #[test]
 fn a_recursive_verifier_accepts_our_proofs_and_we_prove_it() {
-    let config = CircuitConfig::standard_recursion_config();
-    let (inner, targets) = small_circuit(config.clone());
+    let (inner, targets) = small_circuit(CircuitConfig::standard_recursion_config());
     let backend = CpuBackend::detect();
     let inner_proof = prove(&backend, &inner.prover_only, &inner.common, inputs(targets, 11, 13)).unwrap();
 
     // The outer circuit checks the inner proof: recursion, ext-arithmetic, random-access,
     // coset-interpolation, reducing and exponentiation gates.
-    let mut builder = CircuitBuilder::<F, D>::new(config);
-    let proof_target = builder.add_virtual_proof_with_pis(&inner.common);
-    let verifier_data = builder.constant_verifier_data(&inner.verifier_only);
-    builder.verify_proof::<C>(&proof_target, &verifier_data, &inner.common);
-    builder.register_public_inputs(&proof_target.public_inputs);
-    let outer = builder.build::<C>();
-    let mut pw = PartialWitness::new();
-    pw.set_proof_with_pis_target(&proof_target, &inner_proof).unwrap();
+    let (outer, pw) = recursive_verifier(&inner, &inner_proof);
 
     let witness_vector = generate_partial_witness(pw, &outer.prover_only, &outer.common).unwrap();
     let expected = plonky2s_proof(&outer, &witness_vector);

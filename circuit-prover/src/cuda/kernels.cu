@@ -184,7 +184,7 @@ extern "C" __global__ void transpose(const u64* in, u64 columns, u32 log_size, u
 // mirror the Rust structs of that name field for field.
 
 struct GateRecord {
-    u32 kind, size, selector_column, group_start, group_end, row;
+    u32 kind, size, extra, selector_column, group_start, group_end, row, params_offset;
 };
 
 struct QuotientShape {
@@ -197,6 +197,14 @@ struct QuotientShape {
 #define GATE_PUBLIC_INPUT 3
 #define GATE_BASE_SUM_BINARY 4
 #define GATE_POSEIDON 5
+#define GATE_POSEIDON_MDS 6
+#define GATE_ARITHMETIC_EXTENSION 7
+#define GATE_MUL_EXTENSION 8
+#define GATE_REDUCING 9
+#define GATE_REDUCING_EXTENSION 10
+#define GATE_RANDOM_ACCESS 11
+#define GATE_COSET_INTERPOLATION 12
+#define MAX_RANDOM_ACCESS_ITEMS 32
 #define MAX_CHALLENGES 4
 // plonky2's UNUSED_SELECTOR (u32::MAX).
 #define UNUSED_SELECTOR 0xFFFFFFFFULL
@@ -213,6 +221,18 @@ static __device__ __forceinline__ u64 gl_pow(u64 x, u64 e) {
 
 static __device__ __forceinline__ u64 bit_reverse(u64 x, u32 bits) {
     return bits == 0 ? 0 : __brevll(x) >> (64 - bits);
+}
+
+// The quadratic extension F[X]/(X^2 - 7), plonky2's for D = 2.
+struct Ext {
+    u64 a, b;
+};
+
+static __device__ __forceinline__ Ext ext_add(Ext x, Ext y) { return {gl_add(x.a, y.a), gl_add(x.b, y.b)}; }
+static __device__ __forceinline__ Ext ext_sub(Ext x, Ext y) { return {gl_sub(x.a, y.a), gl_sub(x.b, y.b)}; }
+static __device__ __forceinline__ Ext ext_scale(Ext x, u64 c) { return {gl_mul(x.a, c), gl_mul(x.b, c)}; }
+static __device__ __forceinline__ Ext ext_mul(Ext x, Ext y) {
+    return {gl_add(gl_mul(x.a, y.a), gl_mul(7, gl_mul(x.b, y.b))), gl_add(gl_mul(x.a, y.b), gl_mul(x.b, y.a))};
 }
 
 // One point's sums `sum_t term_t * alpha_a^t`, one per repetition.
@@ -232,6 +252,11 @@ struct Constraints {
     u32 first;
     u64 filter;
     __device__ __forceinline__ void emit(u32 j, u64 value) { add_term(*terms, first + j, gl_mul(filter, value)); }
+    // An extension constraint: two base constraints, its coefficients in order.
+    __device__ __forceinline__ void emit_ext(u32 j, Ext value) {
+        emit(j, value.a);
+        emit(j + 1, value.b);
+    }
 };
 
 // plonky2's PoseidonGate constraints (`eval_unfiltered_base_one`), its partial rounds naive
@@ -284,6 +309,119 @@ static __device__ void poseidon_gate(Constraints& c, const u64* wires, u64 strid
 #undef WIRE
 }
 
+// Where a gate reads a point's wires and constants.
+struct Row {
+    const u64* wires;
+    u64 stride, pos;
+    const u64* consts;
+    u32 consts_width, local;
+    __device__ __forceinline__ u64 wire(u32 k) const { return gl_canonical(wires[(u64)k * stride + pos]); }
+    __device__ __forceinline__ Ext ext(u32 k) const { return {wire(k), wire(k + 1)}; }
+    // The gate's own constant k (after the selectors).
+    __device__ __forceinline__ u64 constant(u32 k) const { return gl_canonical(consts[pos * consts_width + local + k]); }
+};
+
+// PoseidonMdsGate: 12 extension outputs, Poseidon's MDS layer of the 12 inputs (its constants
+// are base-field, so it acts on each coefficient apart).
+static __device__ void poseidon_mds_gate(Constraints& c, const Row& r) {
+    u64 lo[12], hi[12];
+    for (int i = 0; i < 12; i++) {
+        lo[i] = r.wire(2 * i);
+        hi[i] = r.wire(2 * i + 1);
+    }
+    mds_layer(lo);
+    mds_layer(hi);
+    for (int i = 0; i < 12; i++) c.emit_ext(2 * i, ext_sub(r.ext(24 + 2 * i), {lo[i], hi[i]}));
+}
+
+// ArithmeticExtensionGate (`mul` = 0) and MulExtensionGate (`mul` = 1).
+static __device__ void extension_arithmetic_gate(Constraints& c, const Row& r, u32 ops, bool mul) {
+    u64 c0 = r.constant(0), c1 = mul ? 0 : r.constant(1);
+    u32 width = mul ? 6 : 8;
+    for (u32 op = 0; op < ops; op++) {
+        u32 w = width * op;
+        Ext computed = ext_scale(ext_mul(r.ext(w), r.ext(w + 2)), c0);
+        if (!mul) computed = ext_add(computed, ext_scale(r.ext(w + 4), c1));
+        c.emit_ext(2 * op, ext_sub(r.ext(w + (mul ? 4 : 6)), computed));
+    }
+}
+
+// ReducingGate (base coefficients, `extension` = 0) and ReducingExtensionGate: output at 0,
+// alpha at 2, the old accumulator at 4, the coefficients from 6, then the accumulators (the
+// last one is the output).
+static __device__ void reducing_gate(Constraints& c, const Row& r, u32 coeffs, bool extension) {
+    Ext alpha = r.ext(2), acc = r.ext(4);
+    u32 accs = 6 + coeffs * (extension ? 2 : 1);
+    for (u32 i = 0; i < coeffs; i++) {
+        Ext coeff = extension ? r.ext(6 + 2 * i) : Ext{r.wire(6 + i), 0};
+        Ext next = i + 1 == coeffs ? r.ext(0) : r.ext(accs + 2 * i);
+        c.emit_ext(2 * i, ext_sub(ext_add(ext_mul(acc, alpha), coeff), next));
+        acc = next;
+    }
+}
+
+// RandomAccessGate: per copy, the index's bits are binary and make the index, and folding the
+// list by them leaves the claimed element; then the extra constants equal their wires.
+static __device__ void random_access_gate(Constraints& c, const Row& r, u32 bits, u32 copies, u32 extra_constants) {
+    u32 items = 1u << bits, j = 0;
+    u32 routed = (2 + items) * copies + extra_constants;
+    for (u32 copy = 0; copy < copies; copy++) {
+        u32 base = (2 + items) * copy;
+        u64 list[MAX_RANDOM_ACCESS_ITEMS];
+        for (u32 i = 0; i < items; i++) list[i] = r.wire(base + 2 + i);
+        u64 index = 0;
+        for (u32 i = 0; i < bits; i++) {
+            u64 b = r.wire(routed + copy * bits + i);
+            c.emit(j++, gl_mul(b, gl_sub(b, 1)));
+        }
+        for (u32 i = bits; i-- > 0;) index = gl_add(gl_add(index, index), r.wire(routed + copy * bits + i));
+        c.emit(j++, gl_sub(index, r.wire(base)));
+        for (u32 i = 0, len = items; i < bits; i++, len /= 2) {
+            u64 b = r.wire(routed + copy * bits + i);
+            for (u32 k = 0; k < len / 2; k++) list[k] = gl_add(list[2 * k], gl_mul(b, gl_sub(list[2 * k + 1], list[2 * k])));
+        }
+        c.emit(j++, gl_sub(list[0], r.wire(base + 1)));
+    }
+    for (u32 i = 0; i < extra_constants; i++) c.emit(j++, gl_sub(r.constant(i), r.wire((2 + items) * copies + i)));
+}
+
+// plonky2's partial_interpolate: the barycentric sums over points [start, end).
+static __device__ __forceinline__ void partial_interpolate(const u64* domain, const u64* weights, const Row& r, u32 start, u32 end, Ext x, Ext& eval, Ext& prod) {
+    for (u32 k = start; k < end; k++) {
+        Ext value = ext_scale(r.ext(1 + 2 * k), weights[k]);
+        Ext term = {gl_sub(x.a, domain[k]), x.b};
+        eval = ext_add(ext_mul(eval, term), ext_mul(value, prod));
+        prod = ext_mul(prod, term);
+    }
+}
+
+// CosetInterpolationGate: the interpolant of the values on the shifted subgroup, evaluated at
+// the point, `degree` points at a time through intermediate wires. `params` holds the subgroup
+// then the barycentric weights.
+static __device__ void coset_interpolation_gate(Constraints& c, const Row& r, u32 subgroup_bits, u32 degree, const u64* params) {
+    u32 points = 1u << subgroup_bits;
+    const u64* domain = params;
+    const u64* weights = params + points;
+    u32 intermediates = (points - 2) / (degree - 1);
+    u32 start = 5 + 2 * points;
+    u64 shift = r.wire(0);
+    Ext point = r.ext(1 + 2 * points), shifted = r.ext(start + 4 * intermediates);
+    c.emit_ext(0, ext_sub(point, ext_scale(shifted, shift)));
+    Ext eval = {0, 0}, prod = {1, 0};
+    partial_interpolate(domain, weights, r, 0, degree, shifted, eval, prod);
+    for (u32 i = 0; i < intermediates; i++) {
+        Ext intermediate_eval = r.ext(start + 2 * i), intermediate_prod = r.ext(start + 2 * (intermediates + i));
+        c.emit_ext(2 + 4 * i, ext_sub(intermediate_eval, eval));
+        c.emit_ext(4 + 4 * i, ext_sub(intermediate_prod, prod));
+        u32 from = 1 + (degree - 1) * (i + 1);
+        u32 to = from + degree - 1 < points ? from + degree - 1 : points;
+        eval = intermediate_eval;
+        prod = intermediate_prod;
+        partial_interpolate(domain, weights, r, from, to, shifted, eval, prod);
+    }
+    c.emit_ext(2 + 4 * intermediates, ext_sub(r.ext(3 + 2 * points), eval));
+}
+
 // The quotient's value at each of 2^log_points points, one thread per point: the vanishing
 // terms (permutation argument, then every gate's filtered constraints) combined with powers of
 // each repetition's alpha, over Z_H. `wires` and `zs` are LDEs as column-major arrays in the
@@ -304,6 +442,7 @@ extern "C" __global__ void quotient(const u64* wires, u64 wires_stride, const u6
     const u64* zh_evals = alpha_powers + R * shape.num_terms;
     const u64* zh_inverses = zh_evals + period;
     u64 n = zh_inverses[period], shift = zh_inverses[period + 1], omega = zh_inverses[period + 2];
+    const u64* gate_params = zh_inverses + period + 3;
 
     u32 step_bits = shape.log_lde - shape.log_points;
     u64 pos = bit_reverse(i << step_bits, shape.log_lde);
@@ -351,6 +490,7 @@ extern "C" __global__ void quotient(const u64* wires, u64 wires_stride, const u6
         if (filter == 0) continue;
         Constraints c = {&t, term, filter};
         u32 local = shape.selector_prefix;
+        Row row = {wires, wires_stride, pos, consts, consts_width, local};
         switch (gate.kind) {
         case GATE_ARITHMETIC: {
             u64 c0 = CONST(local), c1 = CONST(local + 1);
@@ -378,6 +518,23 @@ extern "C" __global__ void quotient(const u64* wires, u64 wires_stride, const u6
         }
         case GATE_POSEIDON:
             poseidon_gate(c, wires, wires_stride, pos);
+            break;
+        case GATE_POSEIDON_MDS:
+            poseidon_mds_gate(c, row);
+            break;
+        case GATE_ARITHMETIC_EXTENSION:
+        case GATE_MUL_EXTENSION:
+            extension_arithmetic_gate(c, row, gate.size, gate.kind == GATE_MUL_EXTENSION);
+            break;
+        case GATE_REDUCING:
+        case GATE_REDUCING_EXTENSION:
+            reducing_gate(c, row, gate.size, gate.kind == GATE_REDUCING_EXTENSION);
+            break;
+        case GATE_RANDOM_ACCESS:
+            random_access_gate(c, row, gate.size, gate.extra & 0xFFFF, gate.extra >> 16);
+            break;
+        case GATE_COSET_INTERPOLATION:
+            coset_interpolation_gate(c, row, gate.size, gate.extra, gate_params + gate.params_offset);
             break;
         }
     }
