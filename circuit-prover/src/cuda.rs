@@ -501,17 +501,18 @@ impl Gpu {
     fn quotient(&mut self, inputs: &QuotientInputs<'_>) -> Result<Option<Vec<Vec<F>>>, DriverError> {
         let Gpu { stream, kernels: k, buffers, timings, .. } = self;
         let retained = |cap: &[HashOut<F>]| buffers.ldes.iter().position(|lde| lde.cap == cap);
-        let (Some(wires), Some(zs)) = (retained(&inputs.wires_cap.0), retained(&inputs.zs_partial_products_cap.0)) else {
+        let (Some(wires), Some(zs)) = (retained(&inputs.commitments.wires.0), retained(&inputs.commitments.zs_partial_products.0)) else {
             return Ok(None);
         };
         let shape = inputs.shape;
         let mut laps = Laps::start(stream, timings);
-        let cap = &inputs.constants_sigmas.cap.0;
+        let constants_sigmas = inputs.commitments.constants_sigmas;
+        let cap = &constants_sigmas.cap.0;
         let constants = match buffers.constants.iter().position(|c| c.cap == *cap) {
             Some(found) => found,
             None => {
                 // Uploaded once per circuit: its rows as committed, in the LDE's order.
-                let leaves = &inputs.constants_sigmas.leaves;
+                let leaves = &constants_sigmas.leaves;
                 let width = leaves[0].len();
                 let flat: Vec<u64> = leaves.par_iter().flat_map_iter(|row| as_u64s(row).iter().copied()).collect();
                 laps.lap(host)?;

@@ -29,7 +29,7 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use crate::commit::commit;
-use crate::quotient::{self, QuotientInputs, QuotientShape};
+use crate::quotient;
 use crate::{F, ProverBackend};
 
 /// plonky2's extension degree, the only one we prove with.
@@ -316,27 +316,10 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
         let rate_bits = common_data.config.fri_config.rate_bits;
         assert!(quotient_degree_bits <= rate_bits, "constraints of degree above the rate are not supported (nor by plonky2)");
         let z_h_on_coset = ZeroPolyOnCoset::new(common_data.degree_bits(), quotient_degree_bits);
-        if let Some((gates, gate_params)) = quotient::gate_records(common_data, selectors) {
-            let (params, num_terms) = quotient::params(common_data, public_inputs_hash, permutation.betas, permutation.gammas, &permutation.beta_ks, alphas, &z_h_on_coset, quotient_degree_bits, &gate_params);
-            let u = |v: usize| u32::try_from(v).expect("small");
-            let shape = QuotientShape {
-                log_points: u(common_data.degree_bits() + quotient_degree_bits),
-                log_lde: u(common_data.degree_bits() + rate_bits),
-                quotient_degree_bits: u(quotient_degree_bits),
-                num_challenges: u(common_data.config.num_challenges),
-                num_routed_wires: u(common_data.config.num_routed_wires),
-                num_partial_products: u(common_data.num_partial_products),
-                chunk: u(common_data.quotient_degree_factor),
-                num_constants: u(common_data.num_constants),
-                selector_prefix: u(selectors.groups.len() + common_data.num_lookup_selectors),
-                many_selectors: u32::from(selectors.groups.len() > 1),
-                num_gates: u(gates.len()),
-                num_terms: u(num_terms),
-            };
-            let inputs = QuotientInputs { shape, gates, params, constants_sigmas: &prover_data.constants_sigmas_commitment.merkle_tree, wires_cap: &wires_commitment.merkle_tree.cap, zs_partial_products_cap: &zs_commitment.merkle_tree.cap };
-            if let Some(values) = backend.quotient_values(&inputs) {
-                return values.into_iter().map(PolynomialValues::new).collect();
-            }
+        let challenges = quotient::Challenges { public_inputs_hash, betas: permutation.betas, gammas: permutation.gammas, beta_ks: &permutation.beta_ks, alphas };
+        let commitments = quotient::Commitments { constants_sigmas: &prover_data.constants_sigmas_commitment.merkle_tree, wires: &wires_commitment.merkle_tree.cap, zs_partial_products: &zs_commitment.merkle_tree.cap };
+        if let Some(values) = quotient::describe(common_data, selectors, &challenges, &z_h_on_coset, commitments).and_then(|inputs| backend.quotient_values(&inputs)) {
+            return values.into_iter().map(PolynomialValues::new).collect();
         }
         // Every `step`-th LDE point is the coset of the degree the constraints need; the next row's
         // `Z` is `next_step` points on.

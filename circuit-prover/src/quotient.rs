@@ -29,6 +29,7 @@ use plonky2::hash::hash_types::HashOut;
 use plonky2::hash::merkle_tree::{MerkleCap, MerkleTree};
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::plonk::circuit_data::CommonCircuitData;
+use plonky2::util::log2_ceil;
 
 use crate::F;
 use crate::prover::{D, Selectors};
@@ -67,6 +68,8 @@ pub enum GateKind {
 
 /// The widest random-access list the kernels hold per copy.
 const MAX_RANDOM_ACCESS_BITS: usize = 5;
+/// The most repetitions (challenges) the kernels keep sums for.
+const MAX_CHALLENGES: usize = 4;
 
 /// One gate as a backend evaluates it: its kind, its size (operations, constants or limbs), the
 /// constant column holding its selector, and its group of selector values and its own value in
@@ -118,16 +121,59 @@ pub struct QuotientInputs<'a> {
     /// `alpha_a^t` (R × terms), `Z_H(x_i)` and `1/Z_H(x_i)` (each `2^q`, periodic in `i`), `n`,
     /// the coset shift and `w`, then the gate parameters.
     pub params: Vec<u64>,
-    /// The preprocessed constants and sigmas, as committed (rows in the LDE's order).
+    pub commitments: Commitments<'a>,
+}
+
+/// The commitments the quotient reads: the preprocessed constants and sigmas as committed (rows
+/// in the LDE's order), and the wires and partial products, whose LDEs a backend holds, named
+/// by their caps.
+#[derive(Clone, Copy)]
+pub struct Commitments<'a> {
     pub constants_sigmas: &'a MerkleTree<F, PoseidonHash>,
-    /// The commitments whose LDEs the backend holds, named by their caps.
-    pub wires_cap: &'a MerkleCap<F, PoseidonHash>,
-    pub zs_partial_products_cap: &'a MerkleCap<F, PoseidonHash>,
+    pub wires: &'a MerkleCap<F, PoseidonHash>,
+    pub zs_partial_products: &'a MerkleCap<F, PoseidonHash>,
+}
+
+/// What the transcript fixed before the quotient.
+pub(crate) struct Challenges<'a> {
+    pub public_inputs_hash: &'a HashOut<F>,
+    pub betas: &'a [F],
+    pub gammas: &'a [F],
+    /// `beta_a·k_j` per repetition and routed wire.
+    pub beta_ks: &'a [Vec<F>],
+    pub alphas: &'a [F],
+}
+
+/// The quotient of `common_data` described for a backend, or `None` if it cannot be (a gate of
+/// another kind, or more repetitions than the kernels keep sums for).
+pub(crate) fn describe<'a>(common_data: &CommonCircuitData<F, D>, selectors: &Selectors, challenges: &Challenges<'_>, z_h_on_coset: &ZeroPolyOnCoset<F>, commitments: Commitments<'a>) -> Option<QuotientInputs<'a>> {
+    let (gates, gate_params) = gate_records(common_data, selectors)?;
+    let quotient_degree_bits = log2_ceil(common_data.quotient_degree_factor);
+    let (params, num_terms) = params(common_data, challenges, z_h_on_coset, quotient_degree_bits, &gate_params);
+    let u = |v: usize| u32::try_from(v).ok();
+    let shape = QuotientShape {
+        log_points: u(common_data.degree_bits() + quotient_degree_bits)?,
+        log_lde: u(common_data.degree_bits() + common_data.config.fri_config.rate_bits)?,
+        quotient_degree_bits: u(quotient_degree_bits)?,
+        num_challenges: u(common_data.config.num_challenges)?,
+        num_routed_wires: u(common_data.config.num_routed_wires)?,
+        num_partial_products: u(common_data.num_partial_products)?,
+        chunk: u(common_data.quotient_degree_factor)?,
+        num_constants: u(common_data.num_constants)?,
+        selector_prefix: u(selectors.groups.len() + common_data.num_lookup_selectors)?,
+        many_selectors: u32::from(selectors.groups.len() > 1),
+        num_gates: u(gates.len())?,
+        num_terms: u(num_terms)?,
+    };
+    Some(QuotientInputs { shape, gates, params, commitments })
 }
 
 /// Gate records for `common_data`'s gates and their parameters, or `None` if a gate is of a kind
-/// not described here.
-pub(crate) fn gate_records(common_data: &CommonCircuitData<F, D>, selectors: &Selectors) -> Option<(Vec<GateRecord>, Vec<F>)> {
+/// not described here (or the circuit has more repetitions than the kernels keep sums for).
+fn gate_records(common_data: &CommonCircuitData<F, D>, selectors: &Selectors) -> Option<(Vec<GateRecord>, Vec<F>)> {
+    if common_data.config.num_challenges > MAX_CHALLENGES {
+        return None;
+    }
     let mut gate_params = Vec::new();
     let records = common_data
         .gates
@@ -180,8 +226,8 @@ pub(crate) fn gate_records(common_data: &CommonCircuitData<F, D>, selectors: &Se
 }
 
 /// The flat parameters (see [`QuotientInputs::params`]) and the number of terms.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn params(common_data: &CommonCircuitData<F, D>, public_inputs_hash: &HashOut<F>, betas: &[F], gammas: &[F], beta_ks: &[Vec<F>], alphas: &[F], z_h_on_coset: &ZeroPolyOnCoset<F>, quotient_degree_bits: usize, gate_params: &[F]) -> (Vec<u64>, usize) {
+fn params(common_data: &CommonCircuitData<F, D>, challenges: &Challenges<'_>, z_h_on_coset: &ZeroPolyOnCoset<F>, quotient_degree_bits: usize, gate_params: &[F]) -> (Vec<u64>, usize) {
+    let Challenges { public_inputs_hash, betas, gammas, beta_ks, alphas } = *challenges;
     let challenges = common_data.config.num_challenges;
     let num_terms = challenges * (1 + common_data.num_partial_products + 1) + common_data.num_gate_constraints;
     let mut params: Vec<F> = public_inputs_hash.elements.to_vec();
@@ -281,5 +327,16 @@ mod tests {
     #[test]
     fn a_gate_of_another_kind_leaves_the_quotient_to_the_cpu() {
         assert!(records(true).1.is_none());
+    }
+
+    #[test]
+    fn more_repetitions_than_the_kernels_sum_leave_the_quotient_to_the_cpu() {
+        let config = CircuitConfig { num_challenges: MAX_CHALLENGES + 1, ..CircuitConfig::standard_recursion_config() };
+        let mut builder = CircuitBuilder::<F, D>::new(config);
+        let x = builder.add_virtual_target();
+        let y = builder.mul(x, x);
+        builder.register_public_input(y);
+        let common = builder.build::<PoseidonGoldilocksConfig>().common;
+        assert!(gate_records(&common, &Selectors::of(&common)).is_none());
     }
 }

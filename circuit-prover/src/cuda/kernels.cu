@@ -205,6 +205,7 @@ struct QuotientShape {
 #define GATE_RANDOM_ACCESS 11
 #define GATE_COSET_INTERPOLATION 12
 #define MAX_RANDOM_ACCESS_ITEMS 32
+// As `quotient::MAX_CHALLENGES`: a circuit with more repetitions is not sent here.
 #define MAX_CHALLENGES 4
 // plonky2's UNUSED_SELECTOR (u32::MAX).
 #define UNUSED_SELECTOR 0xFFFFFFFFULL
