@@ -377,10 +377,14 @@ impl Levels {
         Self { count, offsets, total }
     }
 
-    /// Each level's digests, from the buffer's first `total` elements.
-    fn read(&self, flat: &[u64]) -> Vec<Vec<HashOut<F>>> {
+    /// Each level's digests, downloaded from the first `total` elements of `digests`.
+    fn download(&self, stream: &Arc<CudaStream>, digests: &CudaSlice<u64>, laps: &mut Laps<'_>) -> Result<Vec<Vec<HashOut<F>>>, DriverError> {
+        let flat = stream.clone_dtoh(&digests.slice(..self.total))?;
+        laps.lap(transfers)?;
         let digest = |d: &[u64]| HashOut { elements: std::array::from_fn(|i| F::from_canonical_u64(d[i])) };
-        self.offsets.iter().enumerate().map(|(k, &at)| flat[at..at + 4 * (self.count >> k)].chunks_exact(4).map(digest).collect()).collect()
+        let levels = self.offsets.iter().enumerate().map(|(k, &at)| flat[at..at + 4 * (self.count >> k)].chunks_exact(4).map(digest).collect()).collect();
+        laps.lap(host)?;
+        Ok(levels)
     }
 }
 
@@ -419,11 +423,7 @@ impl Gpu {
         hash_tree(stream, k, input, width, width, 1, &levels, digests)?;
         laps.lap(kernels)?;
 
-        let flat = stream.clone_dtoh(&digests.slice(..levels.total))?;
-        laps.lap(transfers)?;
-        let levels = levels.read(&flat);
-        laps.lap(host)?;
-        Ok(levels)
+        levels.download(stream, digests, &mut laps)
     }
 
     /// The coset LDE of `polynomials` as Merkle rows (see [`ProverBackend::lde_rows`]), each
@@ -476,13 +476,10 @@ impl Gpu {
         let rows = laps.untimed(|timings| download_rows(copies, rows, size, width, &mut buffers.parts, timings))?;
         laps.lap(kernels)?;
 
-        let flat_digests = match &levels {
-            Some(levels) => Some(stream.clone_dtoh(&buffers.digests.as_ref().expect("hashed").slice(..levels.total))?),
+        let levels = match levels {
+            Some(levels) => Some(levels.download(stream, buffers.digests.as_ref().expect("hashed"), &mut laps)?),
             None => None,
         };
-        laps.lap(transfers)?;
-        let levels = levels.zip(flat_digests).map(|(levels, flat)| levels.read(&flat));
-        laps.lap(host)?;
         if let Some(cap) = levels.as_ref().and_then(|levels| levels.last()) {
             // The quotient reads this LDE where it lies; the next LDE gets a buffer of its own.
             let columns = buffers.columns.take().expect("the LDE's columns");
