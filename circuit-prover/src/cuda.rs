@@ -36,11 +36,12 @@ use plonky2::hash::poseidon::PoseidonHash;
 use rayon::prelude::*;
 
 use crate::cpu::{CpuBackend, tree_from_levels, tree_height};
-use crate::quotient::{QuotientInputs, QuotientShape};
+use crate::quotient::{GateRecord, QuotientInputs, QuotientShape};
 use crate::{F, ProverBackend};
 
 // SAFETY: plain `repr(C)` structs of `u32`s, laid out as the kernels' structs of the same name.
 unsafe impl DeviceRepr for QuotientShape {}
+unsafe impl DeviceRepr for GateRecord {}
 
 /// Commitments whose LDEs stay on the device after they are made, for the quotient to read: a
 /// proof's wires, partial products and quotient, and those of a proof beside it (a worker runs
@@ -520,8 +521,7 @@ impl Gpu {
                 0
             }
         };
-        let gates: Vec<u32> = inputs.gates.iter().flat_map(|g| [g.kind, g.size, g.extra, g.selector_column, g.group_start, g.group_end, g.row, g.params_offset]).collect();
-        let gates = stream.clone_htod(&gates)?;
+        let gates = stream.clone_htod(&inputs.gates)?;
         let params = stream.clone_htod(&inputs.params)?;
         let points = 1usize << shape.log_points;
         let out = grown(stream, &mut buffers.quotient, shape.num_challenges as usize * points)?;
@@ -569,8 +569,9 @@ fn download_rows(stream: &Arc<CudaStream>, rows: &CudaSlice<u64>, count: usize, 
     }
     let [first, second] = slots;
     let (first, second) = (first.as_mut().expect("allocated"), second.as_mut().expect("allocated"));
-    // Each buffer's copy completes at its event, recorded here rather than left to cudarc, which
-    // records a pinned buffer's own event only while it manages several streams.
+    // Each buffer's copy completes at its event, recorded here so the wait does not rest on
+    // cudarc's tracking, which records a pinned buffer's own event only while it manages several
+    // streams.
     let mut copied: [Option<CudaEvent>; 2] = [None, None];
     let mut out = Vec::with_capacity(count);
     for part in 0..=parts {

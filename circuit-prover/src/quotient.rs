@@ -102,7 +102,8 @@ pub struct QuotientShape {
     pub num_partial_products: u32,
     /// Factors per partial product (the quotient degree factor).
     pub chunk: u32,
-    /// Width of a constants-and-sigmas row: the constants, then a sigma per routed wire.
+    /// Constant columns (selectors included) in a constants-and-sigmas row, before its sigma per
+    /// routed wire.
     pub num_constants: u32,
     /// Constant columns before a gate's own constants: the selectors (and lookup selectors).
     pub selector_prefix: u32,

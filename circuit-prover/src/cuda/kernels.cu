@@ -260,28 +260,41 @@ struct Constraints {
     }
 };
 
+// Where the quotient reads a point's wires and constants-and-sigmas row.
+struct Row {
+    const u64* wires;
+    u64 stride, pos;
+    const u64* consts;
+    u32 consts_width, local;
+    __device__ __forceinline__ u64 wire(u32 k) const { return gl_canonical(wires[(u64)k * stride + pos]); }
+    __device__ __forceinline__ Ext ext(u32 k) const { return {wire(k), wire(k + 1)}; }
+    // Column k of the constants-and-sigmas row.
+    __device__ __forceinline__ u64 column(u32 k) const { return gl_canonical(consts[pos * consts_width + k]); }
+    // A gate's own constant k (after the selectors).
+    __device__ __forceinline__ u64 constant(u32 k) const { return column(local + k); }
+};
+
 // plonky2's PoseidonGate constraints (`eval_unfiltered_base_one`), its partial rounds naive
 // like `poseidon` above: the same polynomials in the wires as plonky2's fast partial rounds.
-static __device__ void poseidon_gate(Constraints& c, const u64* wires, u64 stride, u64 pos) {
-#define WIRE(k) gl_canonical(wires[(u64)(k) * stride + pos])
+static __device__ void poseidon_gate(Constraints& c, const Row& row) {
     u32 j = 0;
-    u64 swap = WIRE(24);
+    u64 swap = row.wire(24);
     c.emit(j++, gl_mul(swap, gl_sub(swap, 1)));
     u64 s[12];
     for (int i = 0; i < 4; i++) {
-        u64 lhs = WIRE(i), rhs = WIRE(i + 4), delta = WIRE(25 + i);
+        u64 lhs = row.wire(i), rhs = row.wire(i + 4), delta = row.wire(25 + i);
         c.emit(j++, gl_sub(gl_mul(swap, gl_sub(rhs, lhs)), delta));
         s[i] = gl_add(lhs, delta);
         s[i + 4] = gl_sub(rhs, delta);
     }
-    for (int i = 8; i < 12; i++) s[i] = WIRE(i);
+    for (int i = 8; i < 12; i++) s[i] = row.wire(i);
     int round = 0;
 #pragma unroll 1
     for (int r = 0; r < 4; r++, round++) {
         for (int i = 0; i < 12; i++) s[i] = gl_add(s[i], ROUND_CONSTANTS[12 * round + i]);
         if (r != 0) {
             for (int i = 0; i < 12; i++) {
-                u64 sbox_in = WIRE(29 + 12 * (r - 1) + i);
+                u64 sbox_in = row.wire(29 + 12 * (r - 1) + i);
                 c.emit(j++, gl_sub(s[i], sbox_in));
                 s[i] = sbox_in;
             }
@@ -292,7 +305,7 @@ static __device__ void poseidon_gate(Constraints& c, const u64* wires, u64 strid
 #pragma unroll 1
     for (int r = 0; r < 22; r++, round++) {
         for (int i = 0; i < 12; i++) s[i] = gl_add(s[i], ROUND_CONSTANTS[12 * round + i]);
-        u64 sbox_in = WIRE(65 + r);
+        u64 sbox_in = row.wire(65 + r);
         c.emit(j++, gl_sub(s[0], sbox_in));
         s[0] = sbox(sbox_in);
         mds_layer(s);
@@ -300,27 +313,14 @@ static __device__ void poseidon_gate(Constraints& c, const u64* wires, u64 strid
 #pragma unroll 1
     for (int r = 0; r < 4; r++, round++) {
         for (int i = 0; i < 12; i++) {
-            u64 sbox_in = WIRE(87 + 12 * r + i);
+            u64 sbox_in = row.wire(87 + 12 * r + i);
             c.emit(j++, gl_sub(gl_add(s[i], ROUND_CONSTANTS[12 * round + i]), sbox_in));
             s[i] = sbox(sbox_in);
         }
         mds_layer(s);
     }
-    for (int i = 0; i < 12; i++) c.emit(j++, gl_sub(s[i], WIRE(12 + i)));
-#undef WIRE
+    for (int i = 0; i < 12; i++) c.emit(j++, gl_sub(s[i], row.wire(12 + i)));
 }
-
-// Where a gate reads a point's wires and constants.
-struct Row {
-    const u64* wires;
-    u64 stride, pos;
-    const u64* consts;
-    u32 consts_width, local;
-    __device__ __forceinline__ u64 wire(u32 k) const { return gl_canonical(wires[(u64)k * stride + pos]); }
-    __device__ __forceinline__ Ext ext(u32 k) const { return {wire(k), wire(k + 1)}; }
-    // The gate's own constant k (after the selectors).
-    __device__ __forceinline__ u64 constant(u32 k) const { return gl_canonical(consts[pos * consts_width + local + k]); }
-};
 
 // PoseidonMdsGate: 12 extension outputs, Poseidon's MDS layer of the 12 inputs (its constants
 // are base-field, so it acts on each coefficient apart).
@@ -448,9 +448,8 @@ extern "C" __global__ void quotient(const u64* wires, u64 wires_stride, const u6
     u32 step_bits = shape.log_lde - shape.log_points;
     u64 pos = bit_reverse(i << step_bits, shape.log_lde);
     u64 next_pos = bit_reverse(((i + period) & (points - 1)) << step_bits, shape.log_lde);
-#define WIRE(k) gl_canonical(wires[(u64)(k) * wires_stride + pos])
+    const Row row = {wires, wires_stride, pos, consts, consts_width, shape.selector_prefix};
 #define ZS(k) gl_canonical(zs[(u64)(k) * zs_stride + pos])
-#define CONST(k) gl_canonical(consts[pos * consts_width + (k)])
     u64 x = gl_mul(shift, gl_pow(omega, i));
 
     Terms t;
@@ -469,9 +468,9 @@ extern "C" __global__ void quotient(const u64* wires, u64 wires_stride, const u6
             u64 num = 1, den = 1;
             u32 end = (c + 1) * shape.chunk < routed ? (c + 1) * shape.chunk : routed;
             for (u32 j = c * shape.chunk; j < end; j++) {
-                u64 w = WIRE(j);
+                u64 w = row.wire(j);
                 num = gl_mul(num, gl_add(gl_add(w, gl_mul(beta_ks[a * routed + j], x)), gammas[a]));
-                den = gl_mul(den, gl_add(gl_add(w, gl_mul(betas[a], CONST(shape.num_constants + j))), gammas[a]));
+                den = gl_mul(den, gl_add(gl_add(w, gl_mul(betas[a], row.column(shape.num_constants + j))), gammas[a]));
             }
             u64 prev = c == 0 ? ZS(a) : ZS(R + a * prods + c - 1);
             u64 next = c == prods ? gl_canonical(zs[(u64)a * zs_stride + next_pos]) : ZS(R + a * prods + c);
@@ -483,42 +482,40 @@ extern "C" __global__ void quotient(const u64* wires, u64 wires_stride, const u6
     for (u32 g = 0; g < shape.num_gates; g++) {
         GateRecord gate = gates[g];
         if (gate.kind == GATE_NOOP) continue;
-        u64 selector = CONST(gate.selector_column);
+        u64 selector = row.column(gate.selector_column);
         u64 filter = 1;
         for (u32 k = gate.group_start; k < gate.group_end; k++)
             if (k != gate.row) filter = gl_mul(filter, gl_sub(k, selector));
         if (shape.many_selectors) filter = gl_mul(filter, gl_sub(UNUSED_SELECTOR, selector));
         if (filter == 0) continue;
         Constraints c = {&t, term, filter};
-        u32 local = shape.selector_prefix;
-        Row row = {wires, wires_stride, pos, consts, consts_width, local};
         switch (gate.kind) {
         case GATE_ARITHMETIC: {
-            u64 c0 = CONST(local), c1 = CONST(local + 1);
+            u64 c0 = row.constant(0), c1 = row.constant(1);
             for (u32 op = 0; op < gate.size; op++) {
-                u64 computed = gl_add(gl_mul(gl_mul(WIRE(4 * op), WIRE(4 * op + 1)), c0), gl_mul(WIRE(4 * op + 2), c1));
-                c.emit(op, gl_sub(WIRE(4 * op + 3), computed));
+                u64 computed = gl_add(gl_mul(gl_mul(row.wire(4 * op), row.wire(4 * op + 1)), c0), gl_mul(row.wire(4 * op + 2), c1));
+                c.emit(op, gl_sub(row.wire(4 * op + 3), computed));
             }
             break;
         }
         case GATE_CONSTANT:
-            for (u32 k = 0; k < gate.size; k++) c.emit(k, gl_sub(CONST(local + k), WIRE(k)));
+            for (u32 k = 0; k < gate.size; k++) c.emit(k, gl_sub(row.constant(k), row.wire(k)));
             break;
         case GATE_PUBLIC_INPUT:
-            for (u32 k = 0; k < 4; k++) c.emit(k, gl_sub(WIRE(k), pi_hash[k]));
+            for (u32 k = 0; k < 4; k++) c.emit(k, gl_sub(row.wire(k), pi_hash[k]));
             break;
         case GATE_BASE_SUM_BINARY: {
             u64 sum = 0;
-            for (u32 k = gate.size; k-- > 0;) sum = gl_add(gl_add(sum, sum), WIRE(1 + k));
-            c.emit(0, gl_sub(sum, WIRE(0)));
+            for (u32 k = gate.size; k-- > 0;) sum = gl_add(gl_add(sum, sum), row.wire(1 + k));
+            c.emit(0, gl_sub(sum, row.wire(0)));
             for (u32 k = 0; k < gate.size; k++) {
-                u64 limb = WIRE(1 + k);
+                u64 limb = row.wire(1 + k);
                 c.emit(1 + k, gl_mul(limb, gl_sub(limb, 1)));
             }
             break;
         }
         case GATE_POSEIDON:
-            poseidon_gate(c, wires, wires_stride, pos);
+            poseidon_gate(c, row);
             break;
         case GATE_POSEIDON_MDS:
             poseidon_mds_gate(c, row);
@@ -541,7 +538,5 @@ extern "C" __global__ void quotient(const u64* wires, u64 wires_stride, const u6
     }
     u64 zh_inverse = zh_inverses[i & (period - 1)];
     for (u32 a = 0; a < R; a++) out[((u64)a << shape.log_points) + i] = gl_mul(t.acc[a], zh_inverse);
-#undef WIRE
 #undef ZS
-#undef CONST
 }
