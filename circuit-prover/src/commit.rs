@@ -1,38 +1,69 @@
-//! Polynomial commitments made through a backend: plonky2's `PolynomialBatch` (coset LDE of each
-//! polynomial, rows in bit-reversed order as Merkle leaves, the tree), identical to
-//! `PolynomialBatch::from_coeffs`, so plonky2's opening proofs and verifier take it as their own.
+//! Polynomial commitments made through a backend: plonky2's (coset LDE of each polynomial, rows in
+//! bit-reversed order as Merkle leaves, the tree), with the same cap as
+//! `PolynomialBatch::from_coeffs`, but the tree left where the backend built it ([`Committed`]):
+//! the prover keeps the coefficients, and FRI fetches only the rows its queries open.
 
+use plonky2::field::extension::Extendable;
 use plonky2::field::polynomial::PolynomialCoeffs;
-use plonky2::fri::oracle::PolynomialBatch;
-use plonky2::hash::poseidon::PoseidonHash;
-use plonky2::plonk::config::GenericConfig;
-use plonky2::util::log2_strict;
+use rayon::prelude::*;
 
-use crate::{F, ProverBackend};
+use crate::{Committed, F, ProverBackend};
+
+type FE = <F as Extendable<2>>::Extension;
 
 /// Random elements appended to every leaf of a blinded commitment (plonky2's `SALT_SIZE`).
-const SALT_SIZE: usize = plonky2::fri::oracle::SALT_SIZE;
+pub const SALT_SIZE: usize = plonky2::fri::oracle::SALT_SIZE;
+
+/// Polynomials committed to: their coefficients (for openings at a point) and their LDE's tree.
+pub struct Commitment {
+    pub polynomials: Vec<PolynomialCoeffs<F>>,
+    pub tree: Box<dyn Committed>,
+}
+
+impl Commitment {
+    pub fn as_ref(&self) -> CommitmentRef<'_> {
+        CommitmentRef { polynomials: &self.polynomials, tree: self.tree.as_ref() }
+    }
+}
+
+/// A commitment as openings and FRI read it, borrowed: a circuit's preprocessed commitment lies
+/// in its setup data and is not copied for each proof.
+#[derive(Clone, Copy)]
+pub struct CommitmentRef<'a> {
+    pub polynomials: &'a [PolynomialCoeffs<F>],
+    pub tree: &'a dyn Committed,
+}
+
+impl CommitmentRef<'_> {
+    /// Every polynomial's value at `point` (plonky2's `eval_commitment`).
+    pub fn eval(&self, point: FE) -> Vec<FE> {
+        self.polynomials.par_iter().map(|p| p.to_extension::<2>().eval(point)).collect()
+    }
+}
+
+/// plonky2's commitment in its setup data, as a [`CommitmentRef`].
+impl<'a, C: plonky2::plonk::config::GenericConfig<2, F = F>> From<&'a plonky2::fri::oracle::PolynomialBatch<F, C, 2>> for CommitmentRef<'a>
+where
+    plonky2::hash::merkle_tree::MerkleTree<F, C::Hasher>: Committed,
+{
+    fn from(batch: &'a plonky2::fri::oracle::PolynomialBatch<F, C, 2>) -> Self {
+        Self { polynomials: &batch.polynomials, tree: &batch.merkle_tree }
+    }
+}
 
 /// Commits to `polynomials` (all of one degree) at rate `2^-rate_bits`, with a cap of
 /// `2^cap_height`. Blinding salts every leaf with random elements, as plonky2 does.
-pub fn commit<C: GenericConfig<2, F = F, Hasher = PoseidonHash>>(
-    backend: &dyn ProverBackend,
-    polynomials: Vec<PolynomialCoeffs<F>>,
-    rate_bits: usize,
-    blinding: bool,
-    cap_height: usize,
-) -> PolynomialBatch<F, C, 2> {
-    let degree = polynomials[0].len();
-    let merkle_tree = backend.lde_merkle_tree(&polynomials, rate_bits, if blinding { SALT_SIZE } else { 0 }, cap_height);
-    PolynomialBatch { polynomials, merkle_tree, degree_log: log2_strict(degree), rate_bits, blinding }
+pub fn commit(backend: &dyn ProverBackend, polynomials: Vec<PolynomialCoeffs<F>>, rate_bits: usize, blinding: bool, cap_height: usize) -> Commitment {
+    let tree = backend.commit_lde(&polynomials, rate_bits, if blinding { SALT_SIZE } else { 0 }, cap_height);
+    Commitment { polynomials, tree }
 }
 
 #[cfg(test)]
 mod tests {
+    use plonky2::field::types::Sample;
+    use plonky2::fri::oracle::PolynomialBatch;
     use plonky2::plonk::config::PoseidonGoldilocksConfig;
     use plonky2::util::timing::TimingTree;
-
-    use plonky2::field::types::Sample;
 
     use super::*;
     use crate::Plonky2Backend;
@@ -46,9 +77,18 @@ mod tests {
             let polynomials: Vec<PolynomialCoeffs<F>> = (0..count).map(|_| PolynomialCoeffs::new(F::rand_vec(1 << degree_bits))).collect();
             let expected = PolynomialBatch::<F, C, 2>::from_coeffs(polynomials.clone(), rate_bits, false, cap_height, &mut TimingTree::default(), None);
             for backend in [&Plonky2Backend as &dyn ProverBackend, &CpuBackend::detect()] {
-                let ours = commit::<C>(backend, polynomials.clone(), rate_bits, false, cap_height);
-                assert!(ours.merkle_tree == expected.merkle_tree, "{}: 2^{degree_bits} x {count} at rate bits {rate_bits}", backend.name());
+                let ours = commit(backend, polynomials.clone(), rate_bits, false, cap_height);
+                let what = format!("{}: 2^{degree_bits} x {count} at rate bits {rate_bits}", backend.name());
+                assert_eq!(ours.tree.cap(), &expected.merkle_tree.cap, "{what}");
+                assert_eq!(*ours.tree.rows().unwrap(), expected.merkle_tree.leaves, "{what}");
+                let last = expected.merkle_tree.leaves.len() - 1;
+                let opened = ours.tree.open(&[0, last / 2, last]).unwrap();
+                for ((leaf, proof), i) in opened.into_iter().zip([0, last / 2, last]) {
+                    assert_eq!((leaf.as_slice(), proof), (expected.merkle_tree.get(i), expected.merkle_tree.prove(i)), "{what}: row {i}");
+                }
                 assert_eq!(ours.polynomials, expected.polynomials);
+                let point = FE::rand();
+                assert_eq!(ours.as_ref().eval(point), expected.polynomials.iter().map(|p| p.to_extension::<2>().eval(point)).collect::<Vec<_>>());
             }
         }
     }
@@ -56,10 +96,10 @@ mod tests {
     #[test]
     fn blinded_commitments_salt_every_leaf() {
         let polynomials: Vec<PolynomialCoeffs<F>> = (0..3).map(|_| PolynomialCoeffs::new(F::rand_vec(16))).collect();
-        let a = commit::<C>(&CpuBackend::detect(), polynomials.clone(), 1, true, 1);
-        let b = commit::<C>(&CpuBackend::detect(), polynomials, 1, true, 1);
-        assert!(a.merkle_tree.leaves.iter().all(|leaf| leaf.len() == 3 + SALT_SIZE));
-        assert_ne!(a.merkle_tree.cap, b.merkle_tree.cap, "fresh salt, another commitment");
-        assert_eq!(a.merkle_tree.leaves[5][..3], b.merkle_tree.leaves[5][..3], "same values under the salt");
+        let a = commit(&CpuBackend::detect(), polynomials.clone(), 1, true, 1);
+        let b = commit(&CpuBackend::detect(), polynomials, 1, true, 1);
+        assert!(a.tree.rows().unwrap().iter().all(|leaf| leaf.len() == 3 + SALT_SIZE));
+        assert_ne!(a.tree.cap(), b.tree.cap(), "fresh salt, another commitment");
+        assert_eq!(a.tree.rows().unwrap()[5][..3], b.tree.rows().unwrap()[5][..3], "same values under the salt");
     }
 }

@@ -105,6 +105,18 @@ impl CpuBackend {
             .collect()
     }
 
+    /// The digests of the tree over `leaves` level by level, the leaves' first and the cap
+    /// (`2^cap_height` digests) last.
+    pub(crate) fn tree_levels(&self, leaves: &[Vec<F>], cap_height: usize) -> Vec<Vec<HashOut<F>>> {
+        let height = tree_height(leaves.len(), cap_height);
+        let mut levels = vec![self.hash_leaves(leaves)];
+        while levels.len() <= height - cap_height {
+            let next = self.compress_pairs(levels.last().expect("at least the leaves"));
+            levels.push(next);
+        }
+        levels
+    }
+
     /// The next level up: `two_to_one` of each adjacent pair.
     fn compress_pairs(&self, level: &[HashOut<F>]) -> Vec<HashOut<F>> {
         level
@@ -159,12 +171,7 @@ impl ProverBackend for CpuBackend {
     }
 
     fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
-        let height = tree_height(leaves.len(), cap_height);
-        let mut levels = vec![self.hash_leaves(&leaves)];
-        while levels.len() <= height - cap_height {
-            let next = self.compress_pairs(levels.last().expect("at least the leaves"));
-            levels.push(next);
-        }
+        let levels = self.tree_levels(&leaves, cap_height);
         tree_from_levels(leaves, levels)
     }
 }

@@ -2,23 +2,26 @@
 //! the quotient on an NVIDIA GPU, with kernels (`cuda/kernels.cu`) compiled at run time by NVRTC
 //! for the device found.
 //!
-//! A commitment's LDE stays on the device after its tree is built (the latest few, named by their
-//! caps), and a circuit's constants and sigmas are uploaded once and kept, so the quotient kernel
-//! reads the wires, partial products and sigmas where they lie and only the quotient's values
-//! come back (see [`crate::quotient`]).
+//! A commitment's LDE stays on the device ([`ProverBackend::commit_lde`]): only its tree's
+//! digests come back, the quotient kernel reads the wires and partial products where they lie
+//! (a circuit's constants and sigmas are uploaded once and kept), and FRI's queries fetch just
+//! the rows they open, a few dozen of the LDE's hundreds of thousands (see [`crate::quotient`]).
+//! The LDE is freed when its commitment is dropped.
 //!
 //! CUDA is loaded dynamically, so the project builds, tests and runs with none installed:
 //! [`CudaBackend::new`] looks for the driver library, NVRTC and a device, and says which is
-//! missing. Device and pinned host buffers are kept between calls and grown as needed, so
-//! proofs after the first allocate nothing.
+//! missing. Device and pinned host buffers are kept between calls and grown as needed.
 //!
 //! A call runs its phases one after another (stage into pinned memory, upload, kernels,
-//! download, build plonky2's structures), except that a commitment's rows come down on a second
-//! stream while its tree is hashed, in parts, the host building one part's rows while the next is
-//! copied; [`CudaBackend::timings`] adds up the time waited on each phase, for the benchmark's
-//! split between host copies, transfers and kernels. Should the GPU fail mid-proof (out
-//! of memory, say), the call logs the error and runs on the CPU backend instead.
+//! download); where whole rows do come down (an LDE asked for as rows, plonky2's `MerkleTree`,
+//! a quotient left to the CPU) they come down on a second stream while the tree is hashed, in
+//! parts, the host building one part's rows while the next is copied.
+//! [`CudaBackend::timings`] adds up the time waited on each phase, for the benchmark's split
+//! between host copies, transfers and kernels. Should the GPU fail mid-proof (out of memory,
+//! say), a commitment is made on the CPU backend instead, and a failed fetch of committed rows
+//! fails the proof with the reason.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::collections::hash_map::Entry;
 use std::fmt::Write;
@@ -30,14 +33,15 @@ use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 use plonky2::field::polynomial::PolynomialCoeffs;
 use plonky2::field::types::{Field, PrimeField64};
 use plonky2::hash::hash_types::HashOut;
-use plonky2::hash::merkle_tree::MerkleTree;
+use plonky2::hash::merkle_proofs::MerkleProof;
+use plonky2::hash::merkle_tree::{MerkleCap, MerkleTree};
 use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, N_ROUNDS, Poseidon, SPONGE_WIDTH};
 use plonky2::hash::poseidon::PoseidonHash;
 use rayon::prelude::*;
 
 use crate::cpu::{CpuBackend, tree_from_levels, tree_height};
 use crate::quotient::{GateRecord, QuotientInputs, QuotientShape};
-use crate::{F, ProverBackend};
+use crate::{Committed, F, FetchError, Opening, ProverBackend};
 
 // SAFETY: plain `repr(C)` structs of `u32`s, laid out as the kernels' structs of the same name.
 unsafe impl DeviceRepr for QuotientShape {}
@@ -105,7 +109,8 @@ impl CudaTimings {
 /// The CUDA backend on the machine's first device.
 pub struct CudaBackend {
     device: String,
-    gpu: Mutex<Gpu>,
+    /// Shared with the commitments whose rows lie on the device, which fetch them through it.
+    gpu: Arc<Mutex<Gpu>>,
 }
 
 impl CudaBackend {
@@ -132,6 +137,7 @@ impl CudaBackend {
             coset_spread: function("coset_spread")?,
             dif_stage: function("dif_stage")?,
             transpose: function("transpose")?,
+            gather_rows: function("gather_rows")?,
             quotient: function("quotient")?,
         };
         let device = format!("{} (sm_{major}{minor})", context.name()?);
@@ -139,7 +145,7 @@ impl CudaBackend {
         // (With two streams cudarc orders each buffer's uses across them by events.)
         let copies = context.new_stream()?;
         let gpu = Gpu { stream: context.default_stream(), copies, kernels, buffers: Buffers::default(), timings: CudaTimings::default() };
-        Ok(Self { device, gpu: Mutex::new(gpu) })
+        Ok(Self { device, gpu: Arc::new(Mutex::new(gpu)) })
     }
 
     /// The device's name and compute capability.
@@ -153,8 +159,12 @@ impl CudaBackend {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Gpu> {
-        self.gpu.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.gpu)
     }
+}
+
+fn lock(gpu: &Mutex<Gpu>) -> std::sync::MutexGuard<'_, Gpu> {
+    gpu.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl ProverBackend for CudaBackend {
@@ -207,6 +217,17 @@ impl ProverBackend for CudaBackend {
         }
     }
 
+    fn commit_lde(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Box<dyn Committed> {
+        check_lengths(polynomials);
+        match self.commit_on_device(polynomials, rate_bits, salt_size, cap_height) {
+            Ok(tree) => Box::new(tree),
+            Err(e) => {
+                tracing::error!(error = %e, polynomials = polynomials.len(), length = polynomials[0].len(), rate_bits, "the GPU failed to commit; committing on the CPU");
+                CpuBackend::detect().commit_lde(polynomials, rate_bits, salt_size, cap_height)
+            }
+        }
+    }
+
     fn lde_merkle_tree(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
         check_lengths(polynomials);
         let height = tree_height(polynomials[0].len() << rate_bits, cap_height);
@@ -221,6 +242,60 @@ impl ProverBackend for CudaBackend {
     }
 }
 
+impl CudaBackend {
+    /// See [`ProverBackend::commit_lde`]: the LDE stays on the device, and only its tree's
+    /// digests come back.
+    fn commit_on_device(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Result<DeviceTree, DriverError> {
+        let height = tree_height(polynomials[0].len() << rate_bits, cap_height);
+        let (lde, levels) = self.lock().commit(polynomials, rate_bits, salt_size, height - cap_height)?;
+        let cap = MerkleCap(levels.last().expect("the cap level").clone());
+        Ok(DeviceTree { gpu: self.gpu.clone(), lde, levels, cap })
+    }
+}
+
+/// A commitment whose LDE stays on the device: the digests of its tree are on the host (paths
+/// are read from them), the rows are fetched when FRI opens them.
+struct DeviceTree {
+    gpu: Arc<Mutex<Gpu>>,
+    lde: Arc<RetainedLde>,
+    levels: TreeDigests,
+    cap: MerkleCap<F, PoseidonHash>,
+}
+
+impl Committed for DeviceTree {
+    fn cap(&self) -> &MerkleCap<F, PoseidonHash> {
+        &self.cap
+    }
+
+    fn open(&self, indices: &[usize]) -> Result<Vec<Opening>, FetchError> {
+        let rows = lock(&self.gpu).gather_rows(&self.lde, indices).map_err(|e| FetchError(e.to_string()))?;
+        Ok(rows.into_iter().zip(indices).map(|(row, &index)| (row, merkle_path(&self.levels, index))).collect())
+    }
+
+    fn rows(&self) -> Result<Cow<'_, [Vec<F>]>, FetchError> {
+        lock(&self.gpu).rows(&self.lde).map(Cow::Owned).map_err(|e| FetchError(e.to_string()))
+    }
+}
+
+impl Drop for DeviceTree {
+    fn drop(&mut self) {
+        // The LDE may be freed when this returns, on whatever thread drops the commitment: that
+        // thread needs the device's context current.
+        if let Err(e) = lock(&self.gpu).stream.context().bind_to_thread() {
+            tracing::error!(error = %e, "binding the CUDA context to free a commitment's LDE");
+        }
+    }
+}
+
+/// A tree's digests level by level, the leaves' first and the cap last.
+type TreeDigests = Vec<Vec<HashOut<F>>>;
+
+/// Leaf `index`'s path to the cap, from a tree's digests level by level (the leaves' first, the
+/// cap last): the sibling at each level below the cap.
+fn merkle_path(levels: &[Vec<HashOut<F>>], index: usize) -> MerkleProof<F, PoseidonHash> {
+    MerkleProof { siblings: levels[..levels.len() - 1].iter().enumerate().map(|(k, level)| level[(index >> k) ^ 1]).collect() }
+}
+
 /// Polynomials an LDE takes: at least one, all of one power-of-two length.
 fn check_lengths(polynomials: &[PolynomialCoeffs<F>]) {
     let n = polynomials.first().expect("polynomials to commit to").len();
@@ -233,15 +308,19 @@ struct Kernels {
     coset_spread: CudaFunction,
     dif_stage: CudaFunction,
     transpose: CudaFunction,
+    gather_rows: CudaFunction,
     quotient: CudaFunction,
 }
 
 /// A commitment's LDE kept on the device: its columns (with any salt columns after them), in
-/// the LDE's order, named by the commitment's cap.
+/// leaf order (column `k`'s value for leaf `i` at `k·size + i`), named by the commitment's cap.
+/// Shared by the backend's list of the latest and the commitment itself, which keeps it until
+/// its proof is made.
 struct RetainedLde {
     cap: Vec<HashOut<F>>,
     columns: CudaSlice<u64>,
     size: usize,
+    width: usize,
 }
 
 /// A circuit's constants-and-sigmas rows on the device, named by their commitment's cap.
@@ -271,7 +350,7 @@ struct Buffers {
     /// Powers of the LDE's root of unity (half its order of them), by log size.
     twiddles: HashMap<usize, CudaSlice<u64>>,
     /// The latest commitments' LDEs, newest first.
-    ldes: VecDeque<RetainedLde>,
+    ldes: VecDeque<Arc<RetainedLde>>,
     /// The latest circuits' constants and sigmas, newest first.
     constants: VecDeque<RetainedConstants>,
     /// The quotient's values.
@@ -433,46 +512,19 @@ impl Gpu {
     #[allow(clippy::type_complexity)]
     fn lde(&mut self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, levels_above: Option<usize>) -> Result<(Vec<Vec<F>>, Option<Vec<Vec<HashOut<F>>>>), DriverError> {
         let Gpu { stream, copies, kernels: k, buffers, timings } = self;
-        let (columns, n) = (polynomials.len(), polynomials[0].len());
-        let width = columns + salt_size;
-        let log_n = n.trailing_zeros() as usize;
-        let log_size = log_n + rate_bits;
-        let size = n << rate_bits;
         let mut laps = Laps::start(stream, timings);
-        let staged = staging(stream, &mut buffers.staging, columns * n)?;
-        staged.as_mut_slice()?[..columns * n].par_chunks_mut(n).zip(polynomials).for_each(|(column, p)| column.copy_from_slice(as_u64s(&p.coeffs)));
-        // The salt, as `salt_size` more columns.
-        let salt = crate::random_elements(salt_size * size);
-        laps.lap(host)?;
-
-        let input = grown(stream, &mut buffers.input, columns * n)?;
-        stream.memcpy_htod(&staged.as_slice()?[..columns * n], input)?;
-        let data = grown(stream, &mut buffers.columns, width * size)?;
-        if salt_size > 0 {
-            stream.memcpy_htod(as_u64s(&salt), &mut data.slice_mut(columns * size..width * size))?;
-        }
-        let shift_powers = table(stream, &mut buffers.shift_powers, log_n, F::coset_shift(), n)?;
-        let twiddles = table(stream, &mut buffers.twiddles, log_size, F::primitive_root_of_unity(log_size), size / 2)?;
-        laps.lap(transfers)?;
-
-        let (log_n32, log_size32, total) = (log_n as u32, log_size as u32, (columns * size) as u64);
-        unsafe { stream.launch_builder(&k.coset_spread).arg(&*input).arg(&log_n32).arg(&log_size32).arg(shift_powers).arg(&total).arg(&mut *data).launch(launch_config(columns * size)) }?;
-        let butterflies = (columns * size / 2) as u64;
-        for log_half in (0..log_size as u32).rev() {
-            unsafe { stream.launch_builder(&k.dif_stage).arg(&mut *data).arg(&log_size32).arg(&log_half).arg(twiddles).arg(&butterflies).launch(launch_config(columns * size / 2)) }?;
-        }
+        let (width, size) = coset_lde(stream, k, buffers, &mut laps, polynomials, rate_bits, salt_size)?;
+        let data = buffers.columns.as_ref().expect("the LDE's columns");
         let rows = grown(stream, &mut buffers.rows, width * size)?;
-        let width64 = width as u64;
-        unsafe { stream.launch_builder(&k.transpose).arg(&*data).arg(&width64).arg(&log_size32).arg(&mut *rows).launch(launch_config(width * size)) }?;
+        transpose(stream, k, data, width, size, rows)?;
         laps.lap(kernels)?;
 
         // The tree is hashed from the columns while the rows go down on the other stream, so
         // only the hashing that outlasts the download is waited for.
         let levels = levels_above.map(|above| Levels::new(size, above));
         if let Some(levels) = &levels {
-            // Leaf i is row i: element k of column k, so the reads of a warp's leaves coalesce.
             let digests = grown(stream, &mut buffers.digests, levels.total)?;
-            hash_tree(stream, k, data, width, 1, size, levels, digests)?;
+            hash_lde(stream, k, data, width, levels, digests)?;
         }
         let rows = laps.untimed(|timings| download_rows(copies, rows, size, width, &mut buffers.parts, timings))?;
         laps.lap(kernels)?;
@@ -482,15 +534,116 @@ impl Gpu {
             None => None,
         };
         if let Some(cap) = levels.as_ref().and_then(|levels| levels.last()) {
-            // The quotient reads this LDE where it lies; the next LDE gets a buffer of its own.
-            let columns = buffers.columns.take().expect("the LDE's columns");
-            buffers.ldes.push_front(RetainedLde { cap: cap.clone(), columns, size });
-            if buffers.ldes.len() > RETAINED_LDES {
-                buffers.columns = buffers.ldes.pop_back().map(|oldest| oldest.columns);
-            }
+            retain(buffers, cap, size, width);
         }
         Ok((rows, levels))
     }
+
+    /// A commitment to the coset LDE of `polynomials` (rows salted with `salt_size` random
+    /// elements) that leaves the LDE on the device: the tree's levels up to `levels_above` above
+    /// the leaves come back, and the LDE, kept.
+    fn commit(&mut self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, levels_above: usize) -> Result<(Arc<RetainedLde>, TreeDigests), DriverError> {
+        let Gpu { stream, kernels: k, buffers, timings, .. } = self;
+        let mut laps = Laps::start(stream, timings);
+        let (width, size) = coset_lde(stream, k, buffers, &mut laps, polynomials, rate_bits, salt_size)?;
+        let levels = Levels::new(size, levels_above);
+        let digests = grown(stream, &mut buffers.digests, levels.total)?;
+        hash_lde(stream, k, buffers.columns.as_ref().expect("the LDE's columns"), width, &levels, digests)?;
+        laps.lap(kernels)?;
+        let levels = levels.download(stream, digests, &mut laps)?;
+        let lde = retain(buffers, levels.last().expect("the cap level"), size, width);
+        Ok((lde, levels))
+    }
+
+    /// Rows `indices` of a kept LDE.
+    fn gather_rows(&mut self, lde: &RetainedLde, indices: &[usize]) -> Result<Vec<Vec<F>>, DriverError> {
+        let Gpu { stream, kernels: k, timings, .. } = self;
+        if indices.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut laps = Laps::start(stream, timings);
+        let indices: Vec<u64> = indices.iter().map(|&i| i as u64).collect();
+        let on_device = stream.clone_htod(&indices)?;
+        let mut out = unsafe { stream.alloc::<u64>(indices.len() * lde.width) }?;
+        laps.lap(transfers)?;
+        let (width, log_size, count) = (lde.width as u64, lde.size.trailing_zeros(), indices.len() as u64);
+        unsafe { stream.launch_builder(&k.gather_rows).arg(&lde.columns).arg(&width).arg(&log_size).arg(&on_device).arg(&count).arg(&mut out).launch(launch_config(indices.len() * lde.width)) }?;
+        laps.lap(kernels)?;
+        let flat = stream.clone_dtoh(&out)?;
+        laps.lap(transfers)?;
+        let rows = flat.chunks_exact(lde.width).map(|row| as_field(row).to_vec()).collect();
+        laps.lap(host)?;
+        Ok(rows)
+    }
+
+    /// Every row of a kept LDE, in leaf order.
+    fn rows(&mut self, lde: &RetainedLde) -> Result<Vec<Vec<F>>, DriverError> {
+        let Gpu { stream, copies, kernels: k, buffers, timings } = self;
+        let mut laps = Laps::start(stream, timings);
+        let rows = grown(stream, &mut buffers.rows, lde.width * lde.size)?;
+        transpose(stream, k, &lde.columns, lde.width, lde.size, rows)?;
+        laps.lap(kernels)?;
+        laps.untimed(|timings| download_rows(copies, rows, lde.size, lde.width, &mut buffers.parts, timings))
+    }
+}
+
+/// Uploads `polynomials` and computes their coset LDE into `buffers.columns` in leaf order
+/// (bit-reversed, as the NTT leaves it), with `salt_size` columns of random elements after them.
+/// Returns the LDE's width (columns with the salt's) and size.
+fn coset_lde(stream: &Arc<CudaStream>, k: &Kernels, buffers: &mut Buffers, laps: &mut Laps<'_>, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize) -> Result<(usize, usize), DriverError> {
+    let (columns, n) = (polynomials.len(), polynomials[0].len());
+    let width = columns + salt_size;
+    let log_n = n.trailing_zeros() as usize;
+    let log_size = log_n + rate_bits;
+    let size = n << rate_bits;
+    let staged = staging(stream, &mut buffers.staging, columns * n)?;
+    staged.as_mut_slice()?[..columns * n].par_chunks_mut(n).zip(polynomials).for_each(|(column, p)| column.copy_from_slice(as_u64s(&p.coeffs)));
+    // The salt, as `salt_size` more columns.
+    let salt = crate::random_elements(salt_size * size);
+    laps.lap(host)?;
+
+    let input = grown(stream, &mut buffers.input, columns * n)?;
+    stream.memcpy_htod(&staged.as_slice()?[..columns * n], input)?;
+    let data = grown(stream, &mut buffers.columns, width * size)?;
+    if salt_size > 0 {
+        stream.memcpy_htod(as_u64s(&salt), &mut data.slice_mut(columns * size..width * size))?;
+    }
+    let shift_powers = table(stream, &mut buffers.shift_powers, log_n, F::coset_shift(), n)?;
+    let twiddles = table(stream, &mut buffers.twiddles, log_size, F::primitive_root_of_unity(log_size), size / 2)?;
+    laps.lap(transfers)?;
+
+    let (log_n32, log_size32, total) = (log_n as u32, log_size as u32, (columns * size) as u64);
+    unsafe { stream.launch_builder(&k.coset_spread).arg(&*input).arg(&log_n32).arg(&log_size32).arg(shift_powers).arg(&total).arg(&mut *data).launch(launch_config(columns * size)) }?;
+    let butterflies = (columns * size / 2) as u64;
+    for log_half in (0..log_size as u32).rev() {
+        unsafe { stream.launch_builder(&k.dif_stage).arg(&mut *data).arg(&log_size32).arg(&log_half).arg(twiddles).arg(&butterflies).launch(launch_config(columns * size / 2)) }?;
+    }
+    Ok((width, size))
+}
+
+/// The LDE's columns as rows of `width` (for plonky2's `Vec` per row).
+fn transpose(stream: &Arc<CudaStream>, k: &Kernels, columns: &CudaSlice<u64>, width: usize, size: usize, rows: &mut CudaSlice<u64>) -> Result<(), DriverError> {
+    let (width, log_size) = (width as u64, size.trailing_zeros());
+    unsafe { stream.launch_builder(&k.transpose).arg(columns).arg(&width).arg(&log_size).arg(rows).launch(launch_config(width as usize * size)) }?;
+    Ok(())
+}
+
+/// The tree over an LDE's rows, hashed from its columns: leaf `i` is element `i` of every
+/// column, so the reads of a warp's leaves coalesce.
+fn hash_lde(stream: &Arc<CudaStream>, k: &Kernels, columns: &CudaSlice<u64>, width: usize, levels: &Levels, digests: &mut CudaSlice<u64>) -> Result<(), DriverError> {
+    hash_tree(stream, k, columns, width, 1, levels.count, levels, digests)
+}
+
+/// Keeps the LDE in `buffers.columns` on the device, named by its commitment's `cap`, among the
+/// latest; the next LDE gets a buffer of its own (the oldest one's, if its commitment is gone).
+fn retain(buffers: &mut Buffers, cap: &[HashOut<F>], size: usize, width: usize) -> Arc<RetainedLde> {
+    let columns = buffers.columns.take().expect("the LDE's columns");
+    let lde = Arc::new(RetainedLde { cap: cap.to_vec(), columns, size, width });
+    buffers.ldes.push_front(lde.clone());
+    if buffers.ldes.len() > RETAINED_LDES {
+        buffers.columns = buffers.ldes.pop_back().and_then(Arc::into_inner).map(|oldest| oldest.columns);
+    }
+    lde
 }
 
 impl Gpu {
@@ -726,6 +879,49 @@ mod tests {
             assert!(salted.leaves.iter().zip(&expected.leaves).all(|(s, e)| s.len() == count + 4 && s[..count] == e[..]), "{shape}: salted rows");
             assert!(cpu.merkle_tree(salted.leaves.clone(), cap_height) == salted, "{shape}: salted tree");
             assert_ne!(salted.leaves[0][count..], cuda.lde_merkle_tree(&polynomials, rate_bits, 4, cap_height).leaves[0][count..], "{shape}: fresh salt");
+        }
+    }
+
+    #[test]
+    fn paths_read_from_the_levels_are_plonky2s() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+        for (log_leaves, cap_height) in [(0, 0), (1, 0), (3, 1), (6, 4), (6, 6)] {
+            let leaves: Vec<Vec<F>> = (0..1usize << log_leaves).map(|_| (0..9).map(|_| F::from_noncanonical_u64(rng.r#gen())).collect()).collect();
+            let levels = CpuBackend::detect().tree_levels(&leaves, cap_height);
+            let tree = MerkleTree::<F, PoseidonHash>::new(leaves, cap_height);
+            assert_eq!(levels.last(), Some(&tree.cap.0));
+            for index in 0..1usize << log_leaves {
+                assert_eq!(merkle_path(&levels, index), tree.prove(index), "2^{log_leaves} leaves, cap height {cap_height}, leaf {index}");
+            }
+        }
+    }
+
+    #[test]
+    fn commitments_left_on_the_device_open_the_cpu_backends_rows() {
+        let Some(cuda) = gpu("commitments_left_on_the_device_open_the_cpu_backends_rows") else { return };
+        let cpu = CpuBackend::detect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(24);
+        for (log_n, count, rate_bits, cap_height) in [(0, 1, 1, 0), (0, 3, 3, 2), (2, 7, 2, 4), (10, 9, 3, 4), (13, 135, 3, 4), (16, 135, 3, 4)] {
+            let polynomials: Vec<PolynomialCoeffs<F>> = (0..count).map(|_| PolynomialCoeffs::new(F::rand_vec(1 << log_n))).collect();
+            let shape = format!("{count} polynomials of 2^{log_n} at rate bits {rate_bits}, cap height {cap_height}");
+            let expected = cpu.lde_merkle_tree(&polynomials, rate_bits, 0, cap_height);
+            let last = expected.leaves.len() - 1;
+            let mut indices = vec![0, last, last / 2, 0];
+            indices.extend((0..28).map(|_| rng.gen_range(0..=last)));
+            let committed = cuda.commit_lde(&polynomials, rate_bits, 0, cap_height);
+            assert_eq!(committed.cap(), &expected.cap, "{shape}");
+            let opened = committed.open(&indices).unwrap();
+            for (&index, (row, path)) in indices.iter().zip(&opened) {
+                assert_eq!((row.as_slice(), path), (expected.get(index), &expected.prove(index)), "{shape}: row {index}");
+            }
+            assert!(*committed.rows().unwrap() == expected.leaves, "{shape}: every row");
+            // Salted: the opened rows are the LDE's and four elements, and open to the cap.
+            let salted = cuda.commit_lde(&polynomials, rate_bits, 4, cap_height);
+            for (&index, (row, path)) in indices.iter().zip(salted.open(&indices).unwrap()) {
+                assert_eq!(row[..count], expected.get(index)[..], "{shape}: salted row {index}");
+                assert_eq!(row.len(), count + 4);
+                plonky2::hash::merkle_proofs::verify_merkle_proof_to_cap::<F, PoseidonHash>(row, index, salted.cap(), &path).unwrap_or_else(|e| panic!("{shape}: salted row {index}: {e}"));
+            }
         }
     }
 

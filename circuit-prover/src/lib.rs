@@ -5,12 +5,14 @@
 //! proofs verify unchanged.
 //!
 //! - [`prover`]: the PLONK prover (plonky2's protocol and transcript) on a backend.
-//! - [`commit`]: polynomial commitments (plonky2's `PolynomialBatch`) made through a backend.
+//! - [`commit`]: polynomial commitments made through a backend, their trees left wherever the
+//!   backend built them ([`Committed`]).
 //! - [`cpu`]: the CPU backend: Merkle trees hashed level by level in batches, in parallel; LDEs
 //!   with [`ntt`].
 //! - [`cuda`]: the CUDA backend: LDEs and Merkle trees on an NVIDIA GPU, kernels compiled at
 //!   run time; CUDA is loaded dynamically, so it builds and runs where there is none.
-//! - `fri`: FRI's opening proof, plonky2's with its single-threaded steps made parallel.
+//! - `fri`: FRI's opening proof, plonky2's protocol with its commit-phase trees hashed by the
+//!   backend and its queries opening only the rows they name.
 //! - [`quotient`]: the quotient's evaluation described as data, for a backend that evaluates it
 //!   where the LDEs lie.
 //! - [`ntt`]: coset LDEs of eight polynomials per AVX-512 pass (four per AVX2 pass), written as
@@ -30,7 +32,10 @@ pub mod quotient;
 
 use plonky2::field::goldilocks_field::GoldilocksField;
 use plonky2::field::polynomial::{PolynomialCoeffs, PolynomialValues};
-use plonky2::hash::merkle_tree::MerkleTree;
+use std::borrow::Cow;
+
+use plonky2::hash::merkle_proofs::MerkleProof;
+use plonky2::hash::merkle_tree::{MerkleCap, MerkleTree};
 use plonky2::hash::poseidon::PoseidonHash;
 
 /// The field every circuit of ours is over.
@@ -66,6 +71,13 @@ pub trait ProverBackend: Send + Sync {
         self.merkle_tree(leaves, cap_height)
     }
 
+    /// A commitment to the LDE of `polynomials` (the tree of [`Self::lde_merkle_tree`]), left
+    /// where the backend computed it: FRI's queries then fetch only the rows they open. A host
+    /// tree by default.
+    fn commit_lde(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Box<dyn Committed> {
+        Box::new(self.lde_merkle_tree(polynomials, rate_bits, salt_size, cap_height))
+    }
+
     /// Each polynomial's coefficients from its values on the subgroup of its length (an inverse
     /// NTT). plonky2's FFT by default.
     fn interpolate(&self, values: Vec<PolynomialValues<F>>) -> Vec<PolynomialCoeffs<F>> {
@@ -85,6 +97,42 @@ pub trait ProverBackend: Send + Sync {
     /// since the backend was made; `None` for a backend that has no device.
     fn device_busy(&self) -> Option<std::time::Duration> {
         None
+    }
+}
+
+/// A committed row (a Merkle leaf) with its path to the cap: what a FRI query opens.
+pub type Opening = (Vec<F>, MerkleProof<F, PoseidonHash>);
+
+/// A committed LDE's Merkle tree, wherever its rows lie: what the transcript observes (the cap)
+/// and what FRI's queries open (rows with their paths).
+pub trait Committed: Send + Sync {
+    fn cap(&self) -> &MerkleCap<F, PoseidonHash>;
+
+    /// Rows `indices` (as Merkle leaves: salted, if the commitment is) with their paths to the cap.
+    fn open(&self, indices: &[usize]) -> Result<Vec<Opening>, FetchError>;
+
+    /// Every row, in leaf order: for a quotient evaluated on the CPU. Fetched whole if the rows
+    /// lie on a device.
+    fn rows(&self) -> Result<Cow<'_, [Vec<F>]>, FetchError>;
+}
+
+/// Committed rows that could not be fetched from the device they lie on (the commitment cannot
+/// be remade without them: its salt lives there too), so the proof fails and is made again.
+#[derive(Debug, thiserror::Error)]
+#[error("fetching committed rows from the device: {0}")]
+pub struct FetchError(pub String);
+
+impl Committed for MerkleTree<F, PoseidonHash> {
+    fn cap(&self) -> &MerkleCap<F, PoseidonHash> {
+        &self.cap
+    }
+
+    fn open(&self, indices: &[usize]) -> Result<Vec<Opening>, FetchError> {
+        Ok(indices.iter().map(|&i| (self.get(i).to_vec(), self.prove(i))).collect())
+    }
+
+    fn rows(&self) -> Result<Cow<'_, [Vec<F>]>, FetchError> {
+        Ok(Cow::Borrowed(&self.leaves))
     }
 }
 

@@ -10,7 +10,6 @@ use plonky2::field::extension::Extendable;
 use plonky2::field::polynomial::{PolynomialCoeffs, PolynomialValues};
 use plonky2::field::types::Field;
 use plonky2::field::zero_poly_coset::ZeroPolyOnCoset;
-use plonky2::fri::oracle::PolynomialBatch;
 use plonky2::fri::structure::{FriBatchInfo, FriInstanceInfo, FriOpeningBatch, FriOpenings, FriOracleInfo, FriPolynomialInfo};
 use plonky2::gates::gate::GateRef;
 use plonky2::hash::hash_types::HashOut;
@@ -28,7 +27,7 @@ use rayon::prelude::*;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use crate::commit::commit;
+use crate::commit::{Commitment, CommitmentRef, SALT_SIZE, commit};
 use crate::quotient;
 use crate::{F, ProverBackend};
 
@@ -74,6 +73,8 @@ pub enum ProveError {
     Unsatisfied,
     #[error("the opening point fell in the trace subgroup (probability about 2^-100); prove again")]
     OpeningPointInSubgroup,
+    #[error(transparent)]
+    Fetch(#[from] crate::FetchError),
 }
 
 /// Runs the circuit's generators on `inputs`, then proves.
@@ -100,7 +101,7 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     let config = &common_data.config;
     let (rate_bits, cap_height) = (config.fri_config.rate_bits, config.fri_config.cap_height);
     let blinded = |oracle: Oracle| config.zero_knowledge && oracle.blinded();
-    let commit_values = |values: Vec<PolynomialValues<F>>, oracle: Oracle| commit::<C>(backend, backend.interpolate(values), rate_bits, blinded(oracle), cap_height);
+    let commit_values = |values: Vec<PolynomialValues<F>>, oracle: Oracle| commit(backend, backend.interpolate(values), rate_bits, blinded(oracle), cap_height);
 
     let mut phases = Phases::start();
     let public_inputs = witness_vector.get_targets(&prover_data.public_inputs);
@@ -117,7 +118,7 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     common_data.fri_params.observe(&mut challenger);
     challenger.observe_hash::<PoseidonHash>(prover_data.circuit_digest);
     challenger.observe_hash::<PoseidonHash>(public_inputs_hash);
-    challenger.observe_cap::<PoseidonHash>(&wires_commitment.merkle_tree.cap);
+    challenger.observe_cap::<PoseidonHash>(wires_commitment.tree.cap());
     let betas = challenger.get_n_challenges(config.num_challenges);
     let gammas = challenger.get_n_challenges(config.num_challenges);
 
@@ -126,10 +127,10 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     phases.done("partial products");
     let zs_commitment = commit_values(zs_partial_products, Oracle::ZsPartialProducts);
     phases.done("partial products commitment");
-    challenger.observe_cap::<PoseidonHash>(&zs_commitment.merkle_tree.cap);
+    challenger.observe_cap::<PoseidonHash>(zs_commitment.tree.cap());
     let alphas = challenger.get_n_challenges(config.num_challenges);
 
-    let quotient_values = circuit.quotient_values(backend, &public_inputs_hash, &wires_commitment, &zs_commitment, &permutation, &alphas);
+    let quotient_values = circuit.quotient_values(backend, &public_inputs_hash, &wires_commitment, &zs_commitment, &permutation, &alphas)?;
     phases.done("quotient evaluation");
     let (quotient_degree, degree) = (common_data.quotient_degree(), common_data.degree());
     let quotient_chunks: Vec<PolynomialCoeffs<F>> = quotient_values
@@ -142,9 +143,9 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
         .collect::<Result<Vec<_>, ProveError>>()?
         .concat();
     phases.done("quotient interpolation");
-    let quotient_commitment = commit::<C>(backend, quotient_chunks, rate_bits, blinded(Oracle::Quotient), cap_height);
+    let quotient_commitment = commit(backend, quotient_chunks, rate_bits, blinded(Oracle::Quotient), cap_height);
     phases.done("quotient commitment");
-    challenger.observe_cap::<PoseidonHash>(&quotient_commitment.merkle_tree.cap);
+    challenger.observe_cap::<PoseidonHash>(quotient_commitment.tree.cap());
 
     let zeta = challenger.get_extension_challenge::<D>();
     // zeta in H would open witness values; (g zeta)^n = zeta^n, so checking zeta suffices.
@@ -152,18 +153,18 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
         return Err(ProveError::OpeningPointInSubgroup);
     }
     let g = FE::primitive_root_of_unity(common_data.degree_bits());
-    let oracles = [&prover_data.constants_sigmas_commitment, &wires_commitment, &zs_commitment, &quotient_commitment];
-    let openings = OpeningSet::new(zeta, g, oracles[0], oracles[1], oracles[2], oracles[3], common_data);
+    let oracles = [CommitmentRef::from(&prover_data.constants_sigmas_commitment), wires_commitment.as_ref(), zs_commitment.as_ref(), quotient_commitment.as_ref()];
+    let openings = opening_set(common_data, zeta, g, &oracles);
     challenger.observe_openings(&fri_openings(&openings));
     phases.done("openings");
-    let opening_proof = crate::fri::prove_openings(&fri_instance(common_data, zeta), &oracles, &mut challenger, &common_data.fri_params);
+    let opening_proof = crate::fri::prove_openings(backend, &fri_instance(common_data, zeta), &oracles, &mut challenger, &common_data.fri_params)?;
     phases.done("FRI");
     phases.log(backend, common_data.degree_bits());
 
     let proof = Proof {
-        wires_cap: wires_commitment.merkle_tree.cap,
-        plonk_zs_partial_products_cap: zs_commitment.merkle_tree.cap,
-        quotient_polys_cap: quotient_commitment.merkle_tree.cap,
+        wires_cap: wires_commitment.tree.cap().clone(),
+        plonk_zs_partial_products_cap: zs_commitment.tree.cap().clone(),
+        quotient_polys_cap: quotient_commitment.tree.cap().clone(),
         openings,
         opening_proof,
     };
@@ -310,16 +311,16 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
     /// The quotient polynomials' values, one per repetition: the vanishing polynomial (every
     /// constraint combined with powers of that repetition's alpha) divided by `Z_H`, evaluated on
     /// the LDE coset at the degree the constraints need.
-    fn quotient_values(&self, backend: &dyn ProverBackend, public_inputs_hash: &HashOut<F>, wires_commitment: &PolynomialBatch<F, C, D>, zs_commitment: &PolynomialBatch<F, C, D>, permutation: &Permutation<'_>, alphas: &[F]) -> Vec<PolynomialValues<F>> {
+    fn quotient_values(&self, backend: &dyn ProverBackend, public_inputs_hash: &HashOut<F>, wires_commitment: &Commitment, zs_commitment: &Commitment, permutation: &Permutation<'_>, alphas: &[F]) -> Result<Vec<PolynomialValues<F>>, ProveError> {
         let (prover_data, common_data, selectors) = (self.prover_data, self.common_data, &self.selectors);
         let quotient_degree_bits = log2_ceil(common_data.quotient_degree_factor);
         let rate_bits = common_data.config.fri_config.rate_bits;
         assert!(quotient_degree_bits <= rate_bits, "constraints of degree above the rate are not supported (nor by plonky2)");
         let z_h_on_coset = ZeroPolyOnCoset::new(common_data.degree_bits(), quotient_degree_bits);
         let challenges = quotient::Challenges { public_inputs_hash, betas: permutation.betas, gammas: permutation.gammas, beta_ks: &permutation.beta_ks, alphas };
-        let commitments = quotient::Commitments { constants_sigmas: &prover_data.constants_sigmas_commitment.merkle_tree, wires: &wires_commitment.merkle_tree.cap, zs_partial_products: &zs_commitment.merkle_tree.cap };
+        let commitments = quotient::Commitments { constants_sigmas: &prover_data.constants_sigmas_commitment.merkle_tree, wires: wires_commitment.tree.cap(), zs_partial_products: zs_commitment.tree.cap() };
         if let Some(values) = quotient::describe(common_data, selectors, &challenges, &z_h_on_coset, commitments).and_then(|inputs| backend.quotient_values(&inputs)) {
-            return values.into_iter().map(PolynomialValues::new).collect();
+            return Ok(values.into_iter().map(PolynomialValues::new).collect());
         }
         // Every `step`-th LDE point is the coset of the degree the constraints need; the next row's
         // `Z` is `next_step` points on.
@@ -327,6 +328,15 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
         let next_step = 1 << quotient_degree_bits;
         let points = F::two_adic_subgroup(common_data.degree_bits() + quotient_degree_bits);
         let lde_size = points.len();
+        let log_lde_rows = common_data.degree_bits() + rate_bits;
+        let salted = |oracle: Oracle| if common_data.config.zero_knowledge && oracle.blinded() { SALT_SIZE } else { 0 };
+        let (wires_rows, zs_rows) = (wires_commitment.tree.rows()?, zs_commitment.tree.rows()?);
+        // Point `i`'s values: row `reverse_bits(i·step)` of the LDE, without its salt.
+        fn lde_values(rows: &[Vec<F>], log_rows: usize, salt: usize, index: usize) -> &[F] {
+            let row = &rows[if log_rows == 0 { 0 } else { index.reverse_bits() >> (usize::BITS as usize - log_rows) }];
+            &row[..row.len() - salt]
+        }
+        let (wires_salt, zs_salt) = (salted(Oracle::Wires), salted(Oracle::ZsPartialProducts));
 
         let values: Vec<Vec<F>> = points
             .par_chunks(QUOTIENT_BATCH)
@@ -340,9 +350,9 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
                         index: i,
                         x: F::coset_shift() * x,
                         constants_sigmas: prover_data.constants_sigmas_commitment.get_lde_values(i, step),
-                        wires: wires_commitment.get_lde_values(i, step),
-                        zs_partial_products: zs_commitment.get_lde_values(i, step),
-                        next_zs_partial_products: zs_commitment.get_lde_values((i + next_step) % lde_size, step),
+                        wires: lde_values(&wires_rows, log_lde_rows, wires_salt, i * step),
+                        zs_partial_products: lde_values(&zs_rows, log_lde_rows, zs_salt, i * step),
+                        next_zs_partial_products: lde_values(&zs_rows, log_lde_rows, zs_salt, (i + next_step) % lde_size * step),
                     })
                     .collect();
                 let constants = column_major(rows.iter().map(|r| &r.constants_sigmas[common_data.constants_range()]));
@@ -363,7 +373,7 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
             })
             .collect();
 
-        plonky2::util::transpose(&values).into_iter().map(PolynomialValues::new).collect()
+        Ok(plonky2::util::transpose(&values).into_iter().map(PolynomialValues::new).collect())
     }
 }
 
@@ -477,6 +487,28 @@ fn column_major<'a>(rows: impl ExactSizeIterator<Item = &'a [F]> + Clone) -> Vec
         }
     }
     out
+}
+
+/// Every polynomial of the four oracles at zeta, the `Z`s and partial products also at `g·zeta`
+/// (plonky2's `OpeningSet::new` without lookups).
+fn opening_set(common_data: &CommonCircuitData<F, D>, zeta: FE, g: FE, oracles: &[CommitmentRef<'_>; 4]) -> OpeningSet<F, D> {
+    let [constants_sigmas, wires, zs_partial_products, quotient] = oracles;
+    let constants_sigmas = constants_sigmas.eval(zeta);
+    let zs_at_zeta = zs_partial_products.eval(zeta);
+    // Only the `Z`s are opened at `g·zeta`.
+    let zs = CommitmentRef { polynomials: &zs_partial_products.polynomials[common_data.zs_range()], ..*zs_partial_products };
+    let zs_at_next = zs.eval(g * zeta);
+    OpeningSet {
+        constants: constants_sigmas[common_data.constants_range()].to_vec(),
+        plonk_sigmas: constants_sigmas[common_data.sigmas_range()].to_vec(),
+        wires: wires.eval(zeta),
+        plonk_zs: zs_at_zeta[common_data.zs_range()].to_vec(),
+        plonk_zs_next: zs_at_next,
+        partial_products: zs_at_zeta[common_data.partial_products_range()].to_vec(),
+        quotient_polys: quotient.eval(zeta),
+        lookup_zs: Vec::new(),
+        lookup_zs_next: Vec::new(),
+    }
 }
 
 /// The opened values as the transcript observes them: everything at zeta, then the `Z`s at
