@@ -109,10 +109,11 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     let wires = wire_columns(&witness_vector);
     let circuit = Circuit { prover_data, common_data, selectors: Selectors::of(common_data) };
     // plonky2 would make a proof its verifier rejects; a broken constraint is named here instead.
-    circuit.check_gate_constraints(&wires, &public_inputs_hash)?;
-    phases.done("witness check");
-    let wires_commitment = commit_values(wires.iter().cloned().map(PolynomialValues::new).collect(), Oracle::Wires);
-    phases.done("wires commitment");
+    // The check runs on the CPU beside the wires' commitment, which a GPU backend makes while the
+    // CPU would otherwise wait.
+    let (checked, wires_commitment) = rayon::join(|| circuit.check_gate_constraints(&wires, &public_inputs_hash), || commit_values(wires.iter().cloned().map(PolynomialValues::new).collect(), Oracle::Wires));
+    checked?;
+    phases.done("witness check and wires commitment");
 
     let mut challenger = Challenger::<F, PoseidonHash>::new();
     common_data.fri_params.observe(&mut challenger);

@@ -10,6 +10,7 @@ use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ChildWorkflowOptions, WorkflowContext, WorkflowResult};
 use via_activities::blob_store::ProofSlot;
 use via_activities::jobs::{BatchRef, ProofJob};
+use via_circuits::aggregation::node::NodeGrouping;
 use via_circuits::basic::CircuitId;
 
 use crate::jobs::{self, Scheduling};
@@ -35,6 +36,9 @@ pub struct RangeRoot {
     pub job: ProofJob,
 }
 
+/// The patch marking range workflows that group nodes for the fewest nodes.
+const FEWEST_NODES_PATCH: &str = "fewest-nodes";
+
 #[workflow]
 #[derive(Default)]
 pub struct RangeWorkflow;
@@ -47,8 +51,10 @@ async fn run_all<W>(ctx: &WorkflowContext<W>, scheduling: &Scheduling, level: &[
 
 /// Joins `items` (each made by its job in `producers`) with nodes, level by level, into one root.
 async fn join<W>(ctx: &WorkflowContext<W>, input: &RangeInput, mut items: Vec<TreeProof>, producers: &mut BTreeMap<ProofSlot, ProofJob>) -> Result<RangeRoot, temporalio_sdk::ActivityExecutionError> {
+    // Workflows started before the fewest-nodes grouping replay the grouping they ran.
+    let grouping = if ctx.patched(FEWEST_NODES_PATCH) { NodeGrouping::FewestNodes } else { NodeGrouping::Chunks };
     while items.len() > 1 {
-        let (level, next) = node_level(input.batch, input.circuit_id, &items);
+        let (level, next) = node_level(input.batch, input.circuit_id, &items, grouping);
         run_all(ctx, &input.scheduling, &level, producers).await?;
         producers.extend(level.into_iter().map(|j| (j.slot, j)));
         items = next;

@@ -232,8 +232,8 @@ impl AggregationCircuits {
     }
 
     /// One circuit type's basic proofs (in sequence order) up to its root: leaves of
-    /// `basic_proofs_per_leaf`, then nodes of up to three, level by level (a single proof left
-    /// over at a level moves up unchanged).
+    /// `basic_proofs_per_leaf`, then nodes of up to three, level by level, grouped for the fewest
+    /// nodes ([`node::NodeGrouping::FewestNodes`]).
     pub fn aggregate_type(&self, id: CircuitId, basic_proofs: &[Proof]) -> Result<node::AggregatedProof, AggregationError> {
         let leaf = &self.leaves[&id];
         if basic_proofs.is_empty() {
@@ -244,13 +244,7 @@ impl AggregationCircuits {
             .map(|chunk| leaf.prove(chunk).map(|proof| node::AggregatedProof { is_node: false, proof }))
             .collect::<Result<_, _>>()?;
         while level.len() > 1 {
-            level = level
-                .chunks(node::NODE_ARITY)
-                .map(|group| match group {
-                    [single] => Ok(single.clone()),
-                    children => self.node.prove(children),
-                })
-                .collect::<Result<_, _>>()?;
+            level = node::NodeGrouping::FewestNodes.level(&level, |children| self.node.prove(children))?;
         }
         Ok(level.pop().expect("one root"))
     }

@@ -52,6 +52,40 @@ pub struct NodeCircuit {
 /// Children a node merges at most.
 pub const NODE_ARITY: usize = 3;
 
+/// How one level of a type's proofs is grouped into nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum NodeGrouping {
+    /// Each full group of [`NODE_ARITY`] becomes a node and the remainder moves up unchanged, to
+    /// be merged at the next level with the nodes made here; a level of at most `NODE_ARITY`
+    /// proofs is merged whole. Every node of three takes two proofs off the count and only the
+    /// last node can be of two, so a type's tree has the fewest nodes there can be,
+    /// `ceil((leaves - 1) / 2)` (five leaves: two nodes, not three).
+    FewestNodes,
+    /// Groups of `NODE_ARITY` in order, a pair at the end merged and a lone proof moved up: the
+    /// grouping before [`Self::FewestNodes`], kept so workflows started under it replay.
+    Chunks,
+}
+
+impl NodeGrouping {
+    /// The next level up from `items` (in order): each group `merge`d into a node, in order, then
+    /// the proofs moved up unchanged.
+    pub fn level<T: Clone, E>(self, items: &[T], mut merge: impl FnMut(&[T]) -> Result<T, E>) -> Result<Vec<T>, E> {
+        let grouped = match self {
+            Self::FewestNodes if items.len() > NODE_ARITY => items.len() / NODE_ARITY * NODE_ARITY,
+            _ => items.len(),
+        };
+        let mut next = Vec::with_capacity(grouped / NODE_ARITY + NODE_ARITY);
+        for group in items[..grouped].chunks(NODE_ARITY) {
+            next.push(match group {
+                [single] => single.clone(),
+                children => merge(children)?,
+            });
+        }
+        next.extend_from_slice(&items[grouped..]);
+        Ok(next)
+    }
+}
+
 /// A node's witness targets.
 pub struct NodeTargets {
     children: [ProofWithPublicInputsTarget<D>; NODE_ARITY],

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use clap::{Subcommand, ValueEnum};
-use via_circuits::aggregation::node::{AggregatedProof, NODE_ARITY};
+use via_circuits::aggregation::node::{AggregatedProof, NodeGrouping};
 use via_circuits::aggregation::{AggregationCircuits, Proof};
 use via_circuits::basic::CircuitId;
 use via_circuits::prover::BasicCircuit;
@@ -284,14 +284,7 @@ fn prove_directly(basic: &BTreeMap<CircuitId, BasicCircuit>, circuits: &Aggregat
             level.push(AggregatedProof { is_node: false, proof: leaves.time(|| Ok(leaf.prove(chunk)?))? });
         }
         while level.len() > 1 {
-            let mut next = Vec::new();
-            for group in level.chunks(NODE_ARITY) {
-                next.push(match group {
-                    [single] => single.clone(),
-                    children => nodes.time(|| Ok(circuits.node.prove(children)?))?,
-                });
-            }
-            level = next;
+            level = NodeGrouping::FewestNodes.level(&level, |children| nodes.time(|| Ok(circuits.node.prove(children)?)))?;
         }
         roots.push(level.pop().expect("one root"));
     }

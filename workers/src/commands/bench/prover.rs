@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use via_circuit_prover::cpu::CpuBackend;
 use via_circuit_prover::cuda::CudaBackend;
 use via_circuit_prover::Plonky2Backend;
-use via_circuits::aggregation::node::{AggregatedProof, NODE_ARITY};
+use via_circuits::aggregation::node::{AggregatedProof, NodeGrouping};
 use via_circuits::aggregation::Proof;
 use via_circuits::basic::CircuitId;
 use via_circuits::proving::{Prover, use_prover};
@@ -127,21 +127,15 @@ pub async fn run(config: BasicCircuitsConfig, txs: usize, runs: usize) -> anyhow
             level.push(AggregatedProof { is_node: false, proof });
         }
         while level.len() > 1 {
-            let mut next = Vec::new();
-            for group in level.chunks(NODE_ARITY) {
-                next.push(match group {
-                    [single] => single.clone(),
-                    children if !node_compared => {
-                        node_compared = true;
-                        comparison.row("2 node", circuits.node.data.common.degree_bits(), || Ok(circuits.node.prove(children)?))?
-                    }
-                    children => {
-                        use_prover(production.clone());
-                        circuits.node.prove(children)?
-                    }
-                });
-            }
-            level = next;
+            level = NodeGrouping::FewestNodes.level(&level, |children| {
+                if node_compared {
+                    use_prover(production.clone());
+                    Ok(circuits.node.prove(children)?)
+                } else {
+                    node_compared = true;
+                    comparison.row("2 node", circuits.node.data.common.degree_bits(), || Ok(circuits.node.prove(children)?))
+                }
+            })?;
         }
         roots.push(level.pop().expect("one root"));
     }
