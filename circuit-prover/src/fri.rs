@@ -148,9 +148,101 @@ fn coset_lde_values(poly: &PolynomialCoeffs<FE>, rate_bits: usize, shift: F) -> 
 #[cfg(test)]
 mod tests {
     use plonky2::field::types::Sample;
+    use plonky2::fri::FriConfig;
+    use plonky2::fri::oracle::PolynomialBatch;
+    use plonky2::fri::reduction_strategies::FriReductionStrategy;
+    use plonky2::fri::structure::{FriOpeningBatch, FriOpenings, FriOracleInfo, FriPolynomialInfo};
+    use plonky2::fri::verifier::verify_fri_proof;
+    use plonky2::plonk::config::PoseidonGoldilocksConfig;
     use plonky2::util::reducing::ReducingFactor;
+    use plonky2::util::timing::TimingTree;
 
     use super::*;
+    use crate::commit::{Commitment, commit};
+    use crate::cpu::CpuBackend;
+
+    type C = PoseidonGoldilocksConfig;
+
+    /// Two oracles of random polynomials of degree `2^degree_bits`, the second blinded as
+    /// `blinding` says; all opened at a point, the first oracle's first two also at another.
+    struct Setup {
+        oracles: Vec<Commitment>,
+        instance: FriInstanceInfo<F, D>,
+        openings: FriOpenings<F, D>,
+        params: FriParams,
+    }
+
+    fn setup(degree_bits: usize, blinding: bool) -> Setup {
+        let config = FriConfig { rate_bits: 3, cap_height: 2, proof_of_work_bits: 6, reduction_strategy: FriReductionStrategy::ConstantArityBits(3, 2), num_query_rounds: 9 };
+        let params = config.fri_params(degree_bits, blinding);
+        let backend = CpuBackend::detect();
+        let random = |count: usize| (0..count).map(|_| PolynomialCoeffs::new(F::rand_vec(1 << degree_bits))).collect::<Vec<_>>();
+        let oracles = vec![commit(&backend, random(5), config.rate_bits, false, config.cap_height), commit(&backend, random(3), config.rate_bits, blinding, config.cap_height)];
+        let (zeta, next) = (FE::rand(), FE::rand());
+        let all: Vec<FriPolynomialInfo> = oracles.iter().enumerate().flat_map(|(i, o)| FriPolynomialInfo::from_range(i, 0..o.polynomials.len())).collect();
+        let some = FriPolynomialInfo::from_range(0, 0..2);
+        let values = |point: FE, polys: &[FriPolynomialInfo]| FriOpeningBatch { values: polys.iter().map(|p| oracles[p.oracle_index].polynomials[p.polynomial_index].to_extension::<D>().eval(point)).collect() };
+        let openings = FriOpenings { batches: vec![values(zeta, &all), values(next, &some)] };
+        let instance = FriInstanceInfo {
+            oracles: vec![FriOracleInfo { num_polys: 5, blinding: false }, FriOracleInfo { num_polys: 3, blinding }],
+            batches: vec![FriBatchInfo { point: zeta, polynomials: all }, FriBatchInfo { point: next, polynomials: some }],
+        };
+        Setup { oracles, instance, openings, params }
+    }
+
+    /// The transcript up to FRI: both caps and the openings.
+    fn challenger(setup: &Setup) -> Challenger<F, PoseidonHash> {
+        let mut challenger = Challenger::new();
+        for oracle in &setup.oracles {
+            challenger.observe_cap::<PoseidonHash>(oracle.tree.cap());
+        }
+        challenger.observe_openings(&setup.openings);
+        challenger
+    }
+
+    fn prove(setup: &Setup) -> FriProof<F, PoseidonHash, D> {
+        let oracles: Vec<CommitmentRef<'_>> = setup.oracles.iter().map(Commitment::as_ref).collect();
+        prove_openings(&CpuBackend::detect(), &setup.instance, &oracles, &mut challenger(setup), &setup.params).unwrap()
+    }
+
+    fn verify(setup: &Setup, proof: &FriProof<F, PoseidonHash, D>) -> Result<(), String> {
+        let mut challenger = challenger(setup);
+        let challenges = challenger.fri_challenges::<C, D>(&proof.commit_phase_merkle_caps, &proof.final_poly, proof.pow_witness, setup.params.degree_bits, &setup.params.config, None, None);
+        let caps: Vec<_> = setup.oracles.iter().map(|o| o.tree.cap().clone()).collect();
+        verify_fri_proof::<F, C, D>(&setup.instance, &setup.openings, &challenges, &caps, proof, &setup.params).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn our_fri_proofs_pass_plonky2s_verifier_and_tampered_ones_do_not() {
+        for (degree_bits, blinding) in [(3, false), (6, true), (9, false)] {
+            let setup = setup(degree_bits, blinding);
+            let proof = prove(&setup);
+            verify(&setup, &proof).unwrap_or_else(|e| panic!("2^{degree_bits}: {e}"));
+            let mut opened = proof.clone();
+            opened.query_round_proofs[0].initial_trees_proof.evals_proofs[1].0[0] += F::ONE;
+            assert!(verify(&setup, &opened).is_err(), "2^{degree_bits}: a changed opened row");
+            let mut folded = proof.clone();
+            if let Some(step) = folded.query_round_proofs[1].steps.first_mut() {
+                step.evals[0] += FE::ONE;
+                assert!(verify(&setup, &folded).is_err(), "2^{degree_bits}: a changed folded value");
+            }
+            let mut ground = proof.clone();
+            ground.pow_witness += F::ONE;
+            assert!(verify(&setup, &ground).is_err(), "2^{degree_bits}: another proof-of-work witness");
+        }
+    }
+
+    #[test]
+    fn the_commit_phase_is_plonky2s() {
+        let setup = setup(8, false);
+        let ours = prove(&setup);
+        let batches: Vec<PolynomialBatch<F, C, D>> = setup.oracles.iter().map(|o| PolynomialBatch::from_coeffs(o.polynomials.clone(), 3, false, 2, &mut TimingTree::default(), None)).collect();
+        let theirs = PolynomialBatch::prove_openings(&setup.instance, &batches.iter().collect::<Vec<_>>(), &mut challenger(&setup), &setup.params, None, None, &mut TimingTree::default());
+        assert_eq!(ours.commit_phase_merkle_caps, theirs.commit_phase_merkle_caps);
+        assert_eq!(ours.final_poly, theirs.final_poly);
+        // The smallest witness: a proof without blinding is made again exactly.
+        assert_eq!(prove(&setup), ours);
+    }
 
     #[test]
     fn the_reduction_and_the_coset_values_are_plonky2s() {
