@@ -2,11 +2,11 @@
 //! the quotient on an NVIDIA GPU, with kernels (`cuda/kernels.cu`) compiled at run time by NVRTC
 //! for the device found.
 //!
-//! A commitment's LDE stays on the device ([`ProverBackend::commit_lde`]): only its tree's
-//! digests come back, the quotient kernel reads the wires and partial products where they lie
-//! (a circuit's constants and sigmas are uploaded once and kept), and FRI's queries fetch just
-//! the rows they open, a few dozen of the LDE's hundreds of thousands (see [`crate::quotient`]).
-//! The LDE is freed when its commitment is dropped.
+//! A commitment's LDE and tree stay on the device ([`ProverBackend::commit_lde`]): only its cap
+//! comes back, the quotient kernel reads the wires and partial products where they lie (a
+//! circuit's constants and sigmas are uploaded once and kept), and FRI's queries fetch just the
+//! rows they open and their paths, a few dozen of the LDE's hundreds of thousands of rows (see
+//! [`crate::quotient`]). Both are freed when the commitment is dropped.
 //!
 //! CUDA is loaded dynamically, so the project builds, tests and runs with none installed:
 //! [`CudaBackend::new`] looks for the driver library, NVRTC and a device, and says which is
@@ -137,7 +137,7 @@ impl CudaBackend {
             coset_spread: function("coset_spread")?,
             dif_stage: function("dif_stage")?,
             transpose: function("transpose")?,
-            gather_rows: function("gather_rows")?,
+            gather: function("gather")?,
             quotient: function("quotient")?,
         };
         let device = format!("{} (sm_{major}{minor})", context.name()?);
@@ -243,23 +243,45 @@ impl ProverBackend for CudaBackend {
 }
 
 impl CudaBackend {
-    /// See [`ProverBackend::commit_lde`]: the LDE stays on the device, and only its tree's
-    /// digests come back.
+    /// See [`ProverBackend::commit_lde`]: the LDE and its tree stay on the device, and only the
+    /// cap comes back.
     fn commit_on_device(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Result<DeviceTree, DriverError> {
         let height = tree_height(polynomials[0].len() << rate_bits, cap_height);
-        let (lde, levels) = self.lock().commit(polynomials, rate_bits, salt_size, height - cap_height)?;
-        let cap = MerkleCap(levels.last().expect("the cap level").clone());
-        Ok(DeviceTree { gpu: self.gpu.clone(), lde, levels, cap })
+        let (lde, digests, levels, cap) = self.lock().commit(polynomials, rate_bits, salt_size, height - cap_height)?;
+        Ok(DeviceTree { gpu: self.gpu.clone(), lde, digests, levels, cap: MerkleCap(cap) })
     }
 }
 
-/// A commitment whose LDE stays on the device: the digests of its tree are on the host (paths
-/// are read from them), the rows are fetched when FRI opens them.
+/// A commitment whose LDE and tree stay on the device: FRI's queries fetch the rows they open
+/// and those rows' paths.
 struct DeviceTree {
     gpu: Arc<Mutex<Gpu>>,
     lde: Arc<RetainedLde>,
-    levels: TreeDigests,
+    /// Every level of the tree, the cap's included, laid out as `levels` says.
+    digests: CudaSlice<u64>,
+    levels: Levels,
     cap: MerkleCap<F, PoseidonHash>,
+}
+
+impl DeviceTree {
+    /// Rows `indices` and their paths: one gather of the rows' elements from the LDE's columns,
+    /// one of the paths' digests.
+    fn fetch(&self, indices: &[usize]) -> Result<Vec<Opening>, DriverError> {
+        let (width, size) = (self.lde.width, self.lde.size);
+        let row_positions: Vec<u64> = indices.iter().flat_map(|&index| (0..width).map(move |k| (k * size + index) as u64)).collect();
+        let path_positions: Vec<u64> = indices.iter().flat_map(|&index| self.levels.path_positions(index)).collect();
+        let mut gpu = lock(&self.gpu);
+        let rows = gpu.gather(&self.lde.columns, &row_positions)?;
+        let paths = gpu.gather(&self.digests, &path_positions)?;
+        let path_len = path_positions.len() / indices.len().max(1);
+        Ok((0..indices.len())
+            .map(|q| {
+                let row = as_field(&rows[q * width..(q + 1) * width]).to_vec();
+                let siblings = paths[q * path_len..(q + 1) * path_len].chunks_exact(4).map(digest).collect();
+                (row, MerkleProof { siblings })
+            })
+            .collect())
+    }
 }
 
 impl Committed for DeviceTree {
@@ -268,8 +290,7 @@ impl Committed for DeviceTree {
     }
 
     fn open(&self, indices: &[usize]) -> Result<Vec<Opening>, FetchError> {
-        let rows = lock(&self.gpu).gather_rows(&self.lde, indices).map_err(|e| FetchError(e.to_string()))?;
-        Ok(rows.into_iter().zip(indices).map(|(row, &index)| (row, merkle_path(&self.levels, index))).collect())
+        self.fetch(indices).map_err(|e| FetchError(e.to_string()))
     }
 
     fn rows(&self) -> Result<Cow<'_, [Vec<F>]>, FetchError> {
@@ -279,21 +300,17 @@ impl Committed for DeviceTree {
 
 impl Drop for DeviceTree {
     fn drop(&mut self) {
-        // The LDE may be freed when this returns, on whatever thread drops the commitment: that
-        // thread needs the device's context current.
+        // The LDE and the digests may be freed when this returns, on whatever thread drops the
+        // commitment: that thread needs the device's context current.
         if let Err(e) = lock(&self.gpu).stream.context().bind_to_thread() {
             tracing::error!(error = %e, "binding the CUDA context to free a commitment's LDE");
         }
     }
 }
 
-/// A tree's digests level by level, the leaves' first and the cap last.
-type TreeDigests = Vec<Vec<HashOut<F>>>;
-
-/// Leaf `index`'s path to the cap, from a tree's digests level by level (the leaves' first, the
-/// cap last): the sibling at each level below the cap.
-fn merkle_path(levels: &[Vec<HashOut<F>>], index: usize) -> MerkleProof<F, PoseidonHash> {
-    MerkleProof { siblings: levels[..levels.len() - 1].iter().enumerate().map(|(k, level)| level[(index >> k) ^ 1]).collect() }
+/// A digest from its four elements.
+fn digest(elements: &[u64]) -> HashOut<F> {
+    HashOut { elements: std::array::from_fn(|i| F::from_canonical_u64(elements[i])) }
 }
 
 /// Polynomials an LDE takes: at least one, all of one power-of-two length.
@@ -308,7 +325,7 @@ struct Kernels {
     coset_spread: CudaFunction,
     dif_stage: CudaFunction,
     transpose: CudaFunction,
-    gather_rows: CudaFunction,
+    gather: CudaFunction,
     quotient: CudaFunction,
 }
 
@@ -457,12 +474,26 @@ impl Levels {
         Self { count, offsets, total }
     }
 
+    /// Where leaf `index`'s path to the cap lies: each sibling's four elements, level by level
+    /// below the cap.
+    fn path_positions(&self, index: usize) -> impl Iterator<Item = u64> + '_ {
+        self.offsets[..self.offsets.len() - 1].iter().enumerate().flat_map(move |(k, &at)| {
+            let sibling = (at + 4 * ((index >> k) ^ 1)) as u64;
+            sibling..sibling + 4
+        })
+    }
+
+    /// Where the cap lies.
+    fn cap(&self) -> std::ops::Range<usize> {
+        self.offsets[self.offsets.len() - 1]..self.total
+    }
+
     /// Each level's digests, downloaded from the first `total` elements of `digests`.
     fn download(&self, stream: &Arc<CudaStream>, digests: &CudaSlice<u64>, laps: &mut Laps<'_>) -> Result<Vec<Vec<HashOut<F>>>, DriverError> {
         let flat = stream.clone_dtoh(&digests.slice(..self.total))?;
         laps.lap(transfers)?;
-        let digest = |d: &[u64]| HashOut { elements: std::array::from_fn(|i| F::from_canonical_u64(d[i])) };
-        let levels = self.offsets.iter().enumerate().map(|(k, &at)| flat[at..at + 4 * (self.count >> k)].chunks_exact(4).map(digest).collect()).collect();
+        let levels
+ = self.offsets.iter().enumerate().map(|(k, &at)| flat[at..at + 4 * (self.count >> k)].chunks_exact(4).map(digest).collect()).collect();
         laps.lap(host)?;
         Ok(levels)
     }
@@ -540,40 +571,40 @@ impl Gpu {
     }
 
     /// A commitment to the coset LDE of `polynomials` (rows salted with `salt_size` random
-    /// elements) that leaves the LDE on the device: the tree's levels up to `levels_above` above
-    /// the leaves come back, and the LDE, kept.
-    fn commit(&mut self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, levels_above: usize) -> Result<(Arc<RetainedLde>, TreeDigests), DriverError> {
+    /// elements) that leaves the LDE and its tree (`levels_above` levels over the leaves) on the
+    /// device: the LDE, kept; the tree's digests and where they lie; and the cap, brought back.
+    #[allow(clippy::type_complexity)]
+    fn commit(&mut self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, levels_above: usize) -> Result<(Arc<RetainedLde>, CudaSlice<u64>, Levels, Vec<HashOut<F>>), DriverError> {
         let Gpu { stream, kernels: k, buffers, timings, .. } = self;
         let mut laps = Laps::start(stream, timings);
         let (width, size) = coset_lde(stream, k, buffers, &mut laps, polynomials, rate_bits, salt_size)?;
         let levels = Levels::new(size, levels_above);
-        let digests = grown(stream, &mut buffers.digests, levels.total)?;
-        hash_lde(stream, k, buffers.columns.as_ref().expect("the LDE's columns"), width, &levels, digests)?;
+        // The commitment's own buffer: its paths are read from it until its proof is made.
+        let mut digests = unsafe { stream.alloc::<u64>(levels.total) }?;
+        hash_lde(stream, k, buffers.columns.as_ref().expect("the LDE's columns"), width, &levels, &mut digests)?;
         laps.lap(kernels)?;
-        let levels = levels.download(stream, digests, &mut laps)?;
-        let lde = retain(buffers, levels.last().expect("the cap level"), size, width);
-        Ok((lde, levels))
+        let cap: Vec<HashOut<F>> = stream.clone_dtoh(&digests.slice(levels.cap()))?.chunks_exact(4).map(digest).collect();
+        laps.lap(transfers)?;
+        let lde = retain(buffers, &cap, size, width);
+        Ok((lde, digests, levels, cap))
     }
 
-    /// Rows `indices` of a kept LDE.
-    fn gather_rows(&mut self, lde: &RetainedLde, indices: &[usize]) -> Result<Vec<Vec<F>>, DriverError> {
+    /// `source[p]` for each of `positions`.
+    fn gather(&mut self, source: &CudaSlice<u64>, positions: &[u64]) -> Result<Vec<u64>, DriverError> {
         let Gpu { stream, kernels: k, timings, .. } = self;
-        if indices.is_empty() {
+        if positions.is_empty() {
             return Ok(Vec::new());
         }
         let mut laps = Laps::start(stream, timings);
-        let indices: Vec<u64> = indices.iter().map(|&i| i as u64).collect();
-        let on_device = stream.clone_htod(&indices)?;
-        let mut out = unsafe { stream.alloc::<u64>(indices.len() * lde.width) }?;
+        let on_device = stream.clone_htod(positions)?;
+        let mut out = unsafe { stream.alloc::<u64>(positions.len()) }?;
         laps.lap(transfers)?;
-        let (width, log_size, count) = (lde.width as u64, lde.size.trailing_zeros(), indices.len() as u64);
-        unsafe { stream.launch_builder(&k.gather_rows).arg(&lde.columns).arg(&width).arg(&log_size).arg(&on_device).arg(&count).arg(&mut out).launch(launch_config(indices.len() * lde.width)) }?;
+        let count = positions.len() as u64;
+        unsafe { stream.launch_builder(&k.gather).arg(source).arg(&on_device).arg(&count).arg(&mut out).launch(launch_config(positions.len())) }?;
         laps.lap(kernels)?;
-        let flat = stream.clone_dtoh(&out)?;
+        let values = stream.clone_dtoh(&out)?;
         laps.lap(transfers)?;
-        let rows = flat.chunks_exact(lde.width).map(|row| as_field(row).to_vec()).collect();
-        laps.lap(host)?;
-        Ok(rows)
+        Ok(values)
     }
 
     /// Every row of a kept LDE, in leaf order.
@@ -883,15 +914,26 @@ mod tests {
     }
 
     #[test]
-    fn paths_read_from_the_levels_are_plonky2s() {
+    fn paths_gathered_where_the_levels_lie_are_plonky2s() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(23);
         for (log_leaves, cap_height) in [(0, 0), (1, 0), (3, 1), (6, 4), (6, 6)] {
             let leaves: Vec<Vec<F>> = (0..1usize << log_leaves).map(|_| (0..9).map(|_| F::from_noncanonical_u64(rng.r#gen())).collect()).collect();
-            let levels = CpuBackend::detect().tree_levels(&leaves, cap_height);
+            // The digests laid out as the kernels write them, gathered as a fetch does.
+            let layout = Levels::new(leaves.len(), log_leaves - cap_height);
+            let mut flat = vec![0; layout.total];
+            for (level, &at) in CpuBackend::detect().tree_levels(&leaves, cap_height).iter().zip(&layout.offsets) {
+                for (i, d) in level.iter().enumerate() {
+                    for (e, x) in d.elements.iter().enumerate() {
+                        flat[at + 4 * i + e] = x.to_canonical_u64();
+                    }
+                }
+            }
             let tree = MerkleTree::<F, PoseidonHash>::new(leaves, cap_height);
-            assert_eq!(levels.last(), Some(&tree.cap.0));
+            assert_eq!(flat[layout.cap()].chunks_exact(4).map(digest).collect::<Vec<_>>(), tree.cap.0);
             for index in 0..1usize << log_leaves {
-                assert_eq!(merkle_path(&levels, index), tree.prove(index), "2^{log_leaves} leaves, cap height {cap_height}, leaf {index}");
+                let elements: Vec<u64> = layout.path_positions(index).map(|p| flat[p as usize]).collect();
+                let siblings = elements.chunks_exact(4).map(digest).collect();
+                assert_eq!(MerkleProof { siblings }, tree.prove(index), "2^{log_leaves} leaves, cap height {cap_height}, leaf {index}");
             }
         }
     }

@@ -179,14 +179,12 @@ extern "C" __global__ void transpose(const u64* in, u64 columns, u32 log_size, u
     out[t] = in[(column << log_size) + row];
 }
 
-// Rows `indices[q]` of an LDE kept as columns (`columns` of 2^log_size values each, in leaf order)
-// into `out`, row after row: the rows FRI's queries open. One thread per output element.
-extern "C" __global__ void gather_rows(const u64* in, u64 columns, u32 log_size, const u64* indices, u64 count, u64* out) {
+// out[t] = in[positions[t]]: the rows FRI's queries open (each element's place in the LDE's
+// columns) and their Merkle paths (each sibling's place among the tree's digests).
+extern "C" __global__ void gather(const u64* in, const u64* positions, u64 count, u64* out) {
     u64 t = thread_index();
-    if (t >= count * columns) return;
-    u64 q = t / columns;
-    u64 column = t - q * columns;
-    out[t] = in[(column << log_size) + indices[q]];
+    if (t >= count) return;
+    out[t] = in[positions[t]];
 }
 
 // ---- The quotient -------------------------------------------------------------------------
