@@ -374,7 +374,7 @@ fn a_worker_killed_mid_proof_is_replaced_and_the_proof_submitted_once() {
     let mut keys = caught.lines().next().unwrap().split('|');
     let (round, circuit, depth, sequence) = (keys.next().unwrap(), keys.next().unwrap(), keys.next().unwrap(), keys.next().unwrap());
     let finished = p.query_records(&format!(
-        "SELECT attempts, status, worker FROM prover_jobs WHERE aggregation_round = {round} AND circuit_id = {circuit} AND depth = {depth} AND sequence = {sequence}"
+        "SELECT attempts, status, worker FROM prover_jobs WHERE l1_batch_number = 1 AND aggregation_round = {round} AND circuit_id = {circuit} AND depth = {depth} AND sequence = {sequence}"
     ));
     assert!(finished.starts_with("2|successful|") && finished.contains(&format!("{survivor}@")), "job {job} was finished by the survivor on a second attempt: {finished}");
     assert_eq!(p.log("core").matches("batch finished").count(), 1, "the core took exactly one proof");
@@ -432,7 +432,7 @@ fn a_corrupted_blob_is_detected_and_regenerated() {
 
     // A circuit type's root read by the recursion tip (here a lone leaf): its job runs again.
     wait_settled(&p, "every leaf and node", "0, 1, 2", || true);
-    let lone = p.query_records("SELECT circuit_id FROM prover_jobs WHERE aggregation_round = 1 AND circuit_id <> 1 AND circuit_id NOT IN (SELECT circuit_id FROM prover_jobs WHERE aggregation_round = 2) GROUP BY circuit_id HAVING COUNT(*) = 1 ORDER BY circuit_id LIMIT 1");
+    let lone = p.query_records("SELECT circuit_id FROM prover_jobs WHERE l1_batch_number = 1 AND aggregation_round = 1 AND circuit_id <> 1 AND circuit_id NOT IN (SELECT circuit_id FROM prover_jobs WHERE l1_batch_number = 1 AND aggregation_round = 2) GROUP BY circuit_id HAVING COUNT(*) = 1 ORDER BY circuit_id LIMIT 1");
     let lone = lone.trim().to_owned();
     assert!(!lone.is_empty(), "some circuit type has a single leaf as its root");
     let root = p.path().join(format!("blobs/0.1.0/batches/1/round_1/{lone}/0/proof.bin"));
@@ -440,11 +440,12 @@ fn a_corrupted_blob_is_detected_and_regenerated() {
     p.start("tip-worker", &["worker", "--groups", "tip"]);
     p.wait_proven(&[1], Duration::from_secs(600));
 
-    let attempts = |round: u8, circuit: &str| p.query_records(&format!("SELECT attempts, status FROM prover_jobs WHERE aggregation_round = {round} AND circuit_id = {circuit} AND sequence = 0")).trim().to_owned();
+    // Batch 1's jobs only: once it is proven the core seals batch 2, which the workers may start.
+    let attempts = |round: u8, circuit: &str| p.query_records(&format!("SELECT attempts, status FROM prover_jobs WHERE l1_batch_number = 1 AND aggregation_round = {round} AND circuit_id = {circuit} AND sequence = 0")).trim().to_owned();
     assert_eq!(attempts(0, "1"), "2|successful", "the corrupted proof's producer ran again");
     assert_eq!(attempts(1, "1"), "2|successful", "its consumer failed once, then succeeded");
     assert_eq!(attempts(1, &lone), "2|successful", "the corrupted root's job ran again");
-    let tip = p.query_records("SELECT attempts, status FROM prover_jobs WHERE aggregation_round = 3").trim().to_owned();
+    let tip = p.query_records("SELECT attempts, status FROM prover_jobs WHERE l1_batch_number = 1 AND aggregation_round = 3").trim().to_owned();
     assert_eq!(tip, "2|successful", "the recursion tip failed once on the corrupt root, then succeeded");
 }
 
