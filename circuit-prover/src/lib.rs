@@ -150,6 +150,11 @@ impl ProverBackend for Plonky2Backend {
     }
 }
 
+/// `index` with its low `bits` bits reversed (the position of an LDE point among Merkle leaves).
+pub(crate) fn reverse_bits(index: usize, bits: usize) -> usize {
+    if bits == 0 { 0 } else { index.reverse_bits() >> (usize::BITS as usize - bits) }
+}
+
 /// Appends `salt_size` random elements to every row.
 fn salt_rows(rows: &mut [Vec<F>], salt_size: usize) {
     use rayon::prelude::*;

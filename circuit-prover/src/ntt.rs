@@ -70,7 +70,7 @@ macro_rules! lde {
             let twiddles = powers(root.exp_power_of_2(rate_bits), n / 2);
             let mut rows: Vec<Vec<F>> = vec![Vec::new(); n << rate_bits];
             rows.par_chunks_mut(n).enumerate().for_each(|(block, rows)| {
-                let c = if rate_bits == 0 { 0 } else { block.reverse_bits() >> (usize::BITS as usize - rate_bits) };
+                let c = crate::reverse_bits(block, rate_bits);
                 // The coefficients scale by powers of shift·root^c.
                 let scale = powers(shift * root.exp_u64(c as u64), n);
                 let groups: Vec<Vec<V>> = polynomials

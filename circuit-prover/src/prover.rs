@@ -18,7 +18,7 @@ use plonky2::iop::challenger::Challenger;
 use plonky2::iop::generator::generate_partial_witness;
 use plonky2::iop::target::Target;
 use plonky2::iop::witness::{PartialWitness, PartitionWitness, Witness};
-use plonky2::plonk::circuit_data::{CommonCircuitData, ProverOnlyCircuitData};
+use plonky2::plonk::circuit_data::{CircuitConfig, CommonCircuitData, ProverOnlyCircuitData};
 use plonky2::plonk::config::{GenericConfig, Hasher};
 use plonky2::plonk::proof::{OpeningSet, Proof, ProofWithPublicInputs};
 use plonky2::plonk::vars::EvaluationVarsBaseBatch;
@@ -52,6 +52,11 @@ impl Oracle {
     /// Whether a zero-knowledge proof salts its leaves: all but the preprocessed one.
     fn blinded(self) -> bool {
         !matches!(self, Self::ConstantsSigmas)
+    }
+
+    /// Whether this proof salts the oracle's leaves.
+    fn salted(self, config: &CircuitConfig) -> bool {
+        config.zero_knowledge && self.blinded()
     }
 }
 
@@ -100,8 +105,7 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     }
     let config = &common_data.config;
     let (rate_bits, cap_height) = (config.fri_config.rate_bits, config.fri_config.cap_height);
-    let blinded = |oracle: Oracle| config.zero_knowledge && oracle.blinded();
-    let commit_values = |values: Vec<PolynomialValues<F>>, oracle: Oracle| commit(backend, backend.interpolate(values), rate_bits, blinded(oracle), cap_height);
+    let commit_values = |values: Vec<PolynomialValues<F>>, oracle: Oracle| commit(backend, backend.interpolate(values), rate_bits, oracle.salted(config), cap_height);
 
     let mut phases = Phases::start();
     let public_inputs = witness_vector.get_targets(&prover_data.public_inputs);
@@ -144,7 +148,7 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
         .collect::<Result<Vec<_>, ProveError>>()?
         .concat();
     phases.done("quotient interpolation");
-    let quotient_commitment = commit(backend, quotient_chunks, rate_bits, blinded(Oracle::Quotient), cap_height);
+    let quotient_commitment = commit(backend, quotient_chunks, rate_bits, Oracle::Quotient.salted(config), cap_height);
     phases.done("quotient commitment");
     challenger.observe_cap::<PoseidonHash>(quotient_commitment.tree.cap());
 
@@ -330,14 +334,14 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
         let points = F::two_adic_subgroup(common_data.degree_bits() + quotient_degree_bits);
         let lde_size = points.len();
         let log_lde_rows = common_data.degree_bits() + rate_bits;
-        let salted = |oracle: Oracle| if common_data.config.zero_knowledge && oracle.blinded() { SALT_SIZE } else { 0 };
+        let salt = |oracle: Oracle| if oracle.salted(&common_data.config) { SALT_SIZE } else { 0 };
         let (wires_rows, zs_rows) = (wires_commitment.tree.rows()?, zs_commitment.tree.rows()?);
         // Point `i`'s values: row `reverse_bits(i·step)` of the LDE, without its salt.
         fn lde_values(rows: &[Vec<F>], log_rows: usize, salt: usize, index: usize) -> &[F] {
-            let row = &rows[if log_rows == 0 { 0 } else { index.reverse_bits() >> (usize::BITS as usize - log_rows) }];
+            let row = &rows[crate::reverse_bits(index, log_rows)];
             &row[..row.len() - salt]
         }
-        let (wires_salt, zs_salt) = (salted(Oracle::Wires), salted(Oracle::ZsPartialProducts));
+        let (wires_salt, zs_salt) = (salt(Oracle::Wires), salt(Oracle::ZsPartialProducts));
 
         let values: Vec<Vec<F>> = points
             .par_chunks(QUOTIENT_BATCH)
