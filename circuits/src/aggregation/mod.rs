@@ -239,14 +239,11 @@ impl AggregationCircuits {
         if basic_proofs.is_empty() {
             return Err(AggregationError::Empty { what: format!("leaves of {id}") });
         }
-        let mut level: Vec<node::AggregatedProof> = basic_proofs
+        let leaves: Vec<node::AggregatedProof> = basic_proofs
             .chunks(leaf.capacity)
             .map(|chunk| leaf.prove(chunk).map(|proof| node::AggregatedProof { is_node: false, proof }))
             .collect::<Result<_, _>>()?;
-        while level.len() > 1 {
-            level = node::NodeGrouping::FewestNodes.level(&level, |children| self.node.prove(children))?;
-        }
-        Ok(level.pop().expect("one root"))
+        node::NodeGrouping::FewestNodes.root(leaves, |children| self.node.prove(children))
     }
 
     /// Every round from the basic proofs (grouped by type, each in sequence order) to the final

@@ -53,7 +53,7 @@ pub struct NodeCircuit {
 pub const NODE_ARITY: usize = 3;
 
 /// How one level of a type's proofs is grouped into nodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeGrouping {
     /// Each full group of [`NODE_ARITY`] becomes a node and the remainder moves up unchanged, to
     /// be merged at the next level with the nodes made here; a level of at most `NODE_ARITY`
@@ -83,6 +83,14 @@ impl NodeGrouping {
         }
         next.extend_from_slice(&items[grouped..]);
         Ok(next)
+    }
+
+    /// The root over `items` (at least one, in order): levels of nodes until one proof remains.
+    pub fn root<T: Clone, E>(self, mut items: Vec<T>, mut merge: impl FnMut(&[T]) -> Result<T, E>) -> Result<T, E> {
+        while items.len() > 1 {
+            items = self.level(&items, &mut merge)?;
+        }
+        Ok(items.pop().expect("a root over at least one proof"))
     }
 }
 

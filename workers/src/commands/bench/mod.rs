@@ -283,10 +283,7 @@ fn prove_directly(basic: &BTreeMap<CircuitId, BasicCircuit>, circuits: &Aggregat
         for chunk in proofs[&id].chunks(leaf.capacity) {
             level.push(AggregatedProof { is_node: false, proof: leaves.time(|| Ok(leaf.prove(chunk)?))? });
         }
-        while level.len() > 1 {
-            level = NodeGrouping::FewestNodes.level(&level, |children| nodes.time(|| Ok(circuits.node.prove(children)?)))?;
-        }
-        roots.push(level.pop().expect("one root"));
+        roots.push(NodeGrouping::FewestNodes.root(level, |children| nodes.time(|| Ok(circuits.node.prove(children)?)))?);
     }
     let mut tip_round = Round::new("3 recursion tip");
     let tip = tip_round.time(|| Ok(circuits.tip.prove(&circuits.node, &roots)?))?;

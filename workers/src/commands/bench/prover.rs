@@ -126,18 +126,16 @@ pub async fn run(config: BasicCircuitsConfig, txs: usize, runs: usize) -> anyhow
             };
             level.push(AggregatedProof { is_node: false, proof });
         }
-        while level.len() > 1 {
-            level = NodeGrouping::FewestNodes.level(&level, |children| {
-                if node_compared {
-                    use_prover(production.clone());
-                    Ok(circuits.node.prove(children)?)
-                } else {
-                    node_compared = true;
-                    comparison.row("2 node", circuits.node.data.common.degree_bits(), || Ok(circuits.node.prove(children)?))
-                }
-            })?;
-        }
-        roots.push(level.pop().expect("one root"));
+        let root = NodeGrouping::FewestNodes.root(level, |children| {
+            if node_compared {
+                use_prover(production.clone());
+                Ok(circuits.node.prove(children)?)
+            } else {
+                node_compared = true;
+                comparison.row("2 node", circuits.node.data.common.degree_bits(), || Ok(circuits.node.prove(children)?))
+            }
+        })?;
+        roots.push(root);
     }
     if !node_compared {
         println!("(no node: every type fits one leaf at {txs} transactions; raise --txs)");
