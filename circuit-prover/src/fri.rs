@@ -109,7 +109,14 @@ fn proof_of_work(challenger: &mut Challenger<F, PoseidonHash>, bits: u32) -> F {
         trial.observe_element(F::from_canonical_u64(candidate));
         trial.get_challenge().to_canonical_u64().leading_zeros()
     };
-    let witness = (0..F::NEG_ONE.to_canonical_u64()).into_par_iter().find_first(|&candidate| response(candidate) >= min_leading_zeros).map(F::from_canonical_u64).expect("a proof-of-work witness exists");
+    // Blocks of candidates in order, each searched by every thread, so the first block holding
+    // a witness holds the smallest. (One `find_first` over the whole field left the search to one
+    // thread: rayon's first split gives the low candidates to a single piece.)
+    let block = 4096 * rayon::current_num_threads() as u64;
+    let witness = (0..F::NEG_ONE.to_canonical_u64() / block)
+        .find_map(|b| (b * block..(b + 1) * block).into_par_iter().find_first(|&candidate| response(candidate) >= min_leading_zeros))
+        .map(F::from_canonical_u64)
+        .expect("a proof-of-work witness exists");
     challenger.observe_element(witness);
     challenger.get_challenge();
     witness
@@ -255,6 +262,28 @@ mod tests {
             let shift = F::rand();
             let values = coset_lde_values(&got, rate_bits, shift);
             assert_eq!(values, got.lde(rate_bits).coset_fft(shift.into()), "2^{log_n} at rate bits {rate_bits}");
+        }
+    }
+
+    #[test]
+    fn the_proof_of_work_witness_is_the_smallest() {
+        // 16 bits: the witness usually lies beyond the first block of candidates.
+        let bits = 16;
+        let min_leading_zeros = bits + (64 - F::order().bits()) as u32;
+        for seed in 0..3 {
+            let mut challenger = Challenger::<F, PoseidonHash>::new();
+            challenger.observe_element(F::from_canonical_u64(seed));
+            let works = |candidate: u64| {
+                let mut trial = challenger.clone();
+                trial.observe_element(F::from_canonical_u64(candidate));
+                trial.get_challenge().to_canonical_u64().leading_zeros() >= min_leading_zeros
+            };
+            let smallest = (0..).find(|&candidate| works(candidate)).unwrap();
+            let mut ours = challenger.clone();
+            assert_eq!(proof_of_work(&mut ours, bits).to_canonical_u64(), smallest, "seed {seed}");
+            // The witness is observed and its challenge drawn, as the verifier will.
+            challenger.observe_element(F::from_canonical_u64(smallest));
+            assert_eq!(ours.get_challenge(), { challenger.get_challenge(); challenger.get_challenge() });
         }
     }
 }
