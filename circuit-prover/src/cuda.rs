@@ -97,6 +97,11 @@ impl CudaTimings {
         Self { host: self.host - earlier.host, transfers: self.transfers - earlier.transfers, kernels: self.kernels - earlier.kernels, quotients: self.quotients - earlier.quotients }
     }
 
+    /// Both readings' times together.
+    pub fn add(&self, other: &Self) -> Self {
+        Self { host: self.host + other.host, transfers: self.transfers + other.transfers, kernels: self.kernels + other.kernels, quotients: self.quotients + other.quotients }
+    }
+
     /// One line for a report: each phase's time and share, over `calls` calls.
     pub fn summary(&self, calls: usize) -> String {
         let calls = calls.max(1) as f64;

@@ -17,6 +17,7 @@
 //!   where the LDEs lie.
 //! - [`ntt`]: coset LDEs of eight polynomials per AVX-512 pass (four per AVX2 pass), written as
 //!   Merkle leaves.
+//! - [`witness`]: witness generation, the circuit's generators run in parallel waves.
 //! - [`poseidon`]: the Poseidon permutation over Goldilocks on many states at once, eight per
 //!   AVX-512 vector or four per AVX2 vector, plonky2's scalar code otherwise.
 
@@ -29,6 +30,7 @@ pub mod ntt;
 pub mod poseidon;
 pub mod prover;
 pub mod quotient;
+pub mod witness;
 
 use plonky2::field::goldilocks_field::GoldilocksField;
 use plonky2::field::polynomial::{PolynomialCoeffs, PolynomialValues};

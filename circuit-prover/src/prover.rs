@@ -15,7 +15,6 @@ use plonky2::gates::gate::GateRef;
 use plonky2::hash::hash_types::HashOut;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::challenger::Challenger;
-use plonky2::iop::generator::generate_partial_witness;
 use plonky2::iop::target::Target;
 use plonky2::iop::witness::{PartialWitness, PartitionWitness, Witness};
 use plonky2::plonk::circuit_data::{CircuitConfig, CommonCircuitData, ProverOnlyCircuitData};
@@ -67,7 +66,7 @@ const QUOTIENT_BATCH: usize = 32;
 #[derive(Debug, thiserror::Error)]
 pub enum ProveError {
     #[error("witness generation failed: {0}")]
-    Witness(String),
+    Witness(#[from] crate::witness::WitnessError),
     #[error("the circuit uses lookup tables, which this prover does not support")]
     Lookups,
     #[error("the witness breaks constraint {constraint} of {gate} at row {row}")]
@@ -89,7 +88,7 @@ pub fn prove<C: PoseidonConfig>(
     common_data: &CommonCircuitData<F, D>,
     inputs: PartialWitness<F>,
 ) -> Result<ProofWithPublicInputs<F, C, D>, ProveError> {
-    let witness_vector = generate_partial_witness(inputs, prover_data, common_data).map_err(|e| ProveError::Witness(e.to_string()))?;
+    let witness_vector = crate::witness::generate_witness(inputs, prover_data, common_data)?;
     prove_with_partition_witness(backend, prover_data, common_data, witness_vector)
 }
 
@@ -111,13 +110,18 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     let public_inputs = witness_vector.get_targets(&prover_data.public_inputs);
     let public_inputs_hash = PoseidonHash::hash_no_pad(&public_inputs);
     let wires = wire_columns(&witness_vector);
+    phases.done("wire columns");
     let circuit = Circuit { prover_data, common_data, selectors: Selectors::of(common_data) };
     // plonky2 would make a proof its verifier rejects; a broken constraint is named here instead.
     // The check runs on the CPU beside the wires' commitment, which a GPU backend makes while the
     // CPU would otherwise wait.
-    let (checked, wires_commitment) = rayon::join(|| circuit.check_gate_constraints(&wires, &public_inputs_hash), || commit_values(wires.iter().cloned().map(PolynomialValues::new).collect(), Oracle::Wires));
-    checked?;
-    phases.done("witness check and wires commitment");
+    let check = || {
+        let started = Instant::now();
+        circuit.check_gate_constraints(&wires, &public_inputs_hash).map(|()| started.elapsed())
+    };
+    let (checked, wires_commitment) = rayon::join(check, || commit_values(wires.iter().cloned().map(PolynomialValues::new).collect(), Oracle::Wires));
+    phases.beside("witness check", checked?);
+    phases.done("wires commitment");
 
     let mut challenger = Challenger::<F, PoseidonHash>::new();
     common_data.fri_params.observe(&mut challenger);
@@ -176,7 +180,8 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     Ok(ProofWithPublicInputs { proof, public_inputs })
 }
 
-/// Time spent in each step of one proof, logged at debug level once it is made.
+/// Time spent in each step of one proof, logged at debug level once it is made (a step run
+/// beside another is listed before it).
 struct Phases {
     last: Instant,
     spent: Vec<(&'static str, Duration)>,
@@ -191,6 +196,11 @@ impl Phases {
         let now = Instant::now();
         self.spent.push((step, now - self.last));
         self.last = now;
+    }
+
+    /// A step that ran beside the next one done.
+    fn beside(&mut self, step: &'static str, time: Duration) {
+        self.spent.push((step, time));
     }
 
     fn log(&self, backend: &dyn ProverBackend, degree_bits: usize) {

@@ -2,11 +2,11 @@
 //! the circuit's generators to the full assignment) as its own step, so a worker can compute the
 //! next circuit's witness vector on the CPU while the previous one is being proved.
 
-use plonky2::iop::generator::generate_partial_witness;
 use plonky2::iop::witness::{PartialWitness, PartitionWitness};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::CircuitData;
 use plonky2::plonk::proof::ProofWithPublicInputs;
+use via_circuit_prover::witness::generate_witness;
 use via_schemas::config::BasicCircuitsConfig;
 
 use crate::basic::{CircuitId, pubdata_hasher, signature_verifier, storage_application, tx_execution};
@@ -89,7 +89,7 @@ impl BasicCircuit {
         let pw = self.partial_witness(witness)?;
         // Some of plonky2's generators assert on out-of-range values instead of returning an
         // error; a bad witness must fail its job, not the worker.
-        let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| generate_partial_witness(pw, &self.data.prover_only, &self.data.common)));
+        let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| generate_witness(pw, &self.data.prover_only, &self.data.common)));
         match generated {
             Ok(vector) => vector.map_err(|e| BasicProveError::Unsatisfied { circuit: self.id, reason: e.to_string() }),
             Err(panic) => Err(BasicProveError::Unsatisfied { circuit: self.id, reason: panic_message(&panic) }),

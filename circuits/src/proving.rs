@@ -8,13 +8,13 @@
 
 use std::sync::{Arc, RwLock};
 
-use plonky2::iop::generator::generate_partial_witness;
 use plonky2::iop::witness::{PartialWitness, PartitionWitness};
 use plonky2::plonk::circuit_data::CircuitData;
 use plonky2::plonk::proof::ProofWithPublicInputs;
 use via_circuit_prover::ProverBackend;
 use via_circuit_prover::cpu::CpuBackend;
 use via_circuit_prover::cuda::{CudaBackend, CudaError};
+use via_circuit_prover::witness::generate_witness;
 use via_schemas::config::ProverBackendKind;
 
 use crate::config::{C, D, F};
@@ -97,7 +97,7 @@ pub fn chosen() -> Option<Prover> {
 
 /// Runs the circuit's generators on `inputs` and proves with this process's prover.
 pub fn prove(data: &CircuitData<F, C, D>, inputs: PartialWitness<F>) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
-    let witness_vector = generate_partial_witness(inputs, &data.prover_only, &data.common)?;
+    let witness_vector = generate_witness(inputs, &data.prover_only, &data.common)?;
     prove_witness_vector(data, witness_vector)
 }
 

@@ -1,0 +1,234 @@
+//! Witness generation: a circuit's generators run on its inputs until every wire has its value
+//! (the witness vector the prover commits to).
+//!
+//! plonky2's loop runs the generators one at a time on one thread, each again whenever a wire it
+//! watches is set, until it finds all its inputs. Here each generator runs once, when the last
+//! wire it watches is set (a count per generator), and the generators made ready together run
+//! in parallel as a wave against the witness as the wave found it; their values are then set in
+//! queue order. The values are plonky2's (each generator is a function of its inputs); only the
+//! order in which they are found differs. A recursive verifier's generators (Poseidon
+//! permutations along Merkle paths, FRI's folding) come in waves of hundreds, and on a GPU
+//! machine an aggregation circuit's proof takes less time than plonky2's loop.
+
+use plonky2::iop::generator::GeneratedValues;
+use plonky2::iop::target::Target;
+use plonky2::iop::witness::{PartialWitness, PartitionWitness, WitnessWrite};
+use plonky2::plonk::circuit_data::{CommonCircuitData, ProverOnlyCircuitData};
+use plonky2::plonk::config::GenericConfig;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::F;
+use crate::prover::D;
+
+/// Generators of a wave run by one task at least (a Poseidon permutation's takes microseconds, an
+/// arithmetic gate's much less).
+const GENERATORS_PER_TASK: usize = 16;
+
+/// A value a generator found: the wire, its representative and the value.
+type Generated = (Target, usize, F);
+
+/// Why the generators did not produce a witness.
+#[derive(Debug, thiserror::Error)]
+pub enum WitnessError {
+    /// An input, or a generator, set a wire that already had another value.
+    #[error("a wire was given two different values: {0}")]
+    Conflict(String),
+    /// Some generators never found all their inputs set: the circuit's inputs are incomplete.
+    #[error("{0} generators were never run: their inputs were never all set (missing circuit inputs?)")]
+    Stalled(usize),
+}
+
+/// Every wire's value, from the circuit's `inputs`: the witness vector plonky2's
+/// `generate_partial_witness` gives, its generators run in parallel waves.
+pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
+    inputs: PartialWitness<F>,
+    prover_data: &'a ProverOnlyCircuitData<F, C, D>,
+    common_data: &'a CommonCircuitData<F, D>,
+) -> Result<PartitionWitness<'a, F>, WitnessError> {
+    let started = std::time::Instant::now();
+    let generators = &prover_data.generators;
+    let watchers = &prover_data.generator_indices_by_watches;
+    // plonky2's `PartitionWitness::new`, its values (tens of megabytes) first touched in parallel.
+    let mut witness = PartitionWitness {
+        values: (0..prover_data.representative_map.len()).into_par_iter().map(|_| None).collect(),
+        representative_map: &prover_data.representative_map,
+        num_wires: common_data.config.num_wires,
+        degree: common_data.degree(),
+    };
+    for (target, value) in inputs.target_values {
+        witness.set_target(target, value).map_err(|e| WitnessError::Conflict(e.to_string()))?;
+    }
+
+    let (watching, mut missing) = Watchers::new(watchers, &witness, generators.len());
+    let (num_wires, degree) = (common_data.config.num_wires, common_data.degree());
+    let representatives = &prover_data.representative_map;
+    let mut remaining = generators.len();
+    let mut wave: Vec<usize> = (0..generators.len()).filter(|&index| *missing[index].get_mut() == 0).collect();
+    // Generators that were ready but did not finish (none of plonky2's do): run again after
+    // any wave that sets a wire.
+    let mut unfinished = Vec::new();
+    while !wave.is_empty() {
+        let results: Vec<(bool, Vec<Generated>)> = wave
+            .par_iter()
+            .with_min_len(GENERATORS_PER_TASK)
+            .map(|&index| {
+                let mut values = GeneratedValues::empty();
+                let done = generators[index].0.run(&witness, &mut values);
+                (done, values.target_values.into_iter().map(|(target, value)| (target, representatives[target.index(num_wires, degree)], value)).collect())
+            })
+            .collect();
+        // Values are set in queue order, on one thread (a wire given two values must be seen);
+        // the generators they make ready are found in parallel.
+        let mut newly_set = Vec::new();
+        unfinished.clear();
+        for (&index, (done, values)) in wave.iter().zip(&results) {
+            match done {
+                true => remaining -= 1,
+                false => unfinished.push(index),
+            }
+            for &(target, rep, value) in values {
+                match witness.values[rep] {
+                    None => {
+                        witness.values[rep] = Some(value);
+                        newly_set.push(rep);
+                    }
+                    Some(old) if old != value => return Err(WitnessError::Conflict(format!("{target:?} was set to {old} and then to {value}"))),
+                    Some(_) => {}
+                }
+            }
+        }
+        let mut next: Vec<usize> = newly_set
+            .par_iter()
+            .flat_map_iter(|&rep| watching.of(rep).iter().map(|&index| index as usize).filter(|&index| missing[index].fetch_sub(1, Ordering::Relaxed) == 1))
+            .collect();
+        if !newly_set.is_empty() {
+            next.extend(&unfinished);
+        }
+        // Which decrement came last varies from run to run; the queue order must not.
+        next.par_sort_unstable();
+        next.dedup();
+        wave = next;
+        rayon::spawn(move || drop(results));
+    }
+    // On a GPU this is much of an aggregation circuit's proof.
+    tracing::debug!(degree_bits = common_data.degree_bits(), generators = generators.len(), seconds = format_args!("{:.3}", started.elapsed().as_secs_f64()), "witness generated");
+    match remaining {
+        0 => Ok(witness),
+        stalled => Err(WitnessError::Stalled(stalled)),
+    }
+}
+
+/// The generators watching each wire's representative (plonky2's map, laid out for lookups by
+/// index: a wave sets up to a million wires).
+struct Watchers {
+    /// Per representative, its range in `generators` (empty where none watches it).
+    ranges: Vec<(u32, u32)>,
+    generators: Vec<u32>,
+}
+
+impl Watchers {
+    /// The watchers, and how many wires not yet set in `witness` each generator watches.
+    fn new(by_rep: &BTreeMap<usize, Vec<usize>>, witness: &PartitionWitness<'_, F>, generators: usize) -> (Self, Vec<AtomicU32>) {
+        let mut ranges = vec![(0, 0); witness.values.len()];
+        let mut flat = Vec::with_capacity(by_rep.len() * 2);
+        let mut missing: Vec<AtomicU32> = (0..generators).map(|_| AtomicU32::new(0)).collect();
+        for (&rep, watching) in by_rep {
+            let start = flat.len() as u32;
+            flat.extend(watching.iter().map(|&index| index as u32));
+            ranges[rep] = (start, flat.len() as u32);
+            if witness.values[rep].is_none() {
+                for &index in watching {
+                    *missing[index].get_mut() += 1;
+                }
+            }
+        }
+        (Self { ranges, generators: flat }, missing)
+    }
+
+    fn of(&self, rep: usize) -> &[u32] {
+        let (start, end) = self.ranges[rep];
+        &self.generators[start as usize..end as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use plonky2::field::types::Field;
+    use plonky2::hash::poseidon::PoseidonHash;
+    use plonky2::iop::generator::generate_partial_witness;
+    use plonky2::iop::target::Target;
+    use plonky2::plonk::circuit_builder::CircuitBuilder;
+    use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
+    use plonky2::plonk::config::PoseidonGoldilocksConfig;
+
+    use super::*;
+
+    type C = PoseidonGoldilocksConfig;
+
+    /// Two chains of Poseidon hashes and arithmetic from two inputs, joined at the end: waves
+    /// with several generators each, and generators that wait on values from earlier waves.
+    fn chains() -> (CircuitData<F, C, D>, [Target; 2]) {
+        let mut builder = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+        let inputs = [builder.add_virtual_target(), builder.add_virtual_target()];
+        let ends = inputs.map(|input| {
+            let mut value = input;
+            for _ in 0..20 {
+                let digest = builder.hash_n_to_hash_no_pad::<PoseidonHash>(vec![value, input]);
+                let squared = builder.mul(digest.elements[0], digest.elements[1]);
+                value = builder.add(squared, digest.elements[2]);
+            }
+            value
+        });
+        let joined = builder.mul(ends[0], ends[1]);
+        builder.register_public_input(joined);
+        builder.range_check(inputs[1], 32);
+        (builder.build::<C>(), inputs)
+    }
+
+    fn inputs(targets: [Target; 2], values: [u64; 2]) -> PartialWitness<F> {
+        let mut pw = PartialWitness::new();
+        for (target, value) in targets.into_iter().zip(values) {
+            pw.set_target(target, F::from_canonical_u64(value)).unwrap();
+        }
+        pw
+    }
+
+    #[test]
+    fn every_wire_is_plonky2s() {
+        let (data, targets) = chains();
+        for values in [[3, 5], [u64::MAX >> 1, 1 << 31]] {
+            let ours = generate_witness(inputs(targets, values), &data.prover_only, &data.common).unwrap();
+            let theirs = generate_partial_witness(inputs(targets, values), &data.prover_only, &data.common).unwrap();
+            // plonky2 randomises the public-input gate's unused wires: those differ between two of
+            // its own runs and are left out.
+            let again = generate_partial_witness(inputs(targets, values), &data.prover_only, &data.common).unwrap();
+            let random: Vec<bool> = theirs.values.iter().zip(&again.values).map(|(a, b)| a != b).collect();
+            assert!(random.iter().filter(|&&r| r).count() <= data.common.config.num_wires, "only one gate's wires are random");
+            for (i, ((ours, theirs), random)) in ours.values.iter().zip(&theirs.values).zip(&random).enumerate() {
+                assert!(*random || ours == theirs, "inputs {values:?}: wire {i} is {ours:?}, plonky2's {theirs:?}");
+                assert_eq!(ours.is_some(), theirs.is_some(), "inputs {values:?}: wire {i} set by one");
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_input_stalls_the_generators_that_need_it() {
+        let (data, targets) = chains();
+        let mut pw = PartialWitness::new();
+        pw.set_target(targets[0], F::ONE).unwrap();
+        let error = generate_witness(pw, &data.prover_only, &data.common).unwrap_err();
+        assert!(matches!(error, WitnessError::Stalled(count) if count > 20), "{error}");
+    }
+
+    #[test]
+    fn a_wire_given_two_values_is_a_conflict() {
+        let (data, targets) = chains();
+        let mut pw = inputs(targets, [3, 5]);
+        // The public input is generated from the inputs; giving it another value conflicts.
+        pw.set_target(data.prover_only.public_inputs[0], F::from_canonical_u64(7)).unwrap();
+        let error = generate_witness(pw, &data.prover_only, &data.common).unwrap_err();
+        assert!(matches!(error, WitnessError::Conflict(_)), "{error}");
+    }
+}
