@@ -26,6 +26,9 @@ use crate::prover::D;
 /// arithmetic gate's much less).
 const GENERATORS_PER_TASK: usize = 16;
 
+/// Newly set wires whose watchers one task looks up at least.
+const WIRES_PER_TASK: usize = 256;
+
 /// A value a generator found: the wire, its representative and the value.
 type Generated = (Target, usize, F);
 
@@ -48,8 +51,6 @@ pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
     common_data: &'a CommonCircuitData<F, D>,
 ) -> Result<PartitionWitness<'a, F>, WitnessError> {
     let started = std::time::Instant::now();
-    let generators = &prover_data.generators;
-    let watchers = &prover_data.generator_indices_by_watches;
     // plonky2's `PartitionWitness::new`, its values (tens of megabytes) first touched in parallel.
     let mut witness = PartitionWitness {
         values: (0..prover_data.representative_map.len()).into_par_iter().map(|_| None).collect(),
@@ -60,9 +61,20 @@ pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
     for (target, value) in inputs.target_values {
         witness.set_target(target, value).map_err(|e| WitnessError::Conflict(e.to_string()))?;
     }
+    // A basic circuit's generators come in thousands of small waves: the loop runs on one of
+    // the pool's threads, where a wave too small to split runs inline, rather than handing
+    // every wave to the pool from outside it.
+    rayon::scope(|_| run_waves(&mut witness, prover_data))?;
+    // On a GPU this is much of an aggregation circuit's proof.
+    tracing::debug!(degree_bits = common_data.degree_bits(), generators = prover_data.generators.len(), seconds = format_args!("{:.3}", started.elapsed().as_secs_f64()), "witness generated");
+    Ok(witness)
+}
 
-    let (watching, mut missing) = Watchers::new(watchers, &witness, generators.len());
-    let (num_wires, degree) = (common_data.config.num_wires, common_data.degree());
+/// Runs every generator once its watched wires are set, in waves, into `witness`.
+fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, prover_data: &ProverOnlyCircuitData<F, C, D>) -> Result<(), WitnessError> {
+    let generators = &prover_data.generators;
+    let (watching, mut missing) = Watchers::new(&prover_data.generator_indices_by_watches, witness, generators.len());
+    let (num_wires, degree) = (witness.num_wires, witness.degree);
     let representatives = &prover_data.representative_map;
     let mut remaining = generators.len();
     let mut wave: Vec<usize> = (0..generators.len()).filter(|&index| *missing[index].get_mut() == 0).collect();
@@ -75,7 +87,7 @@ pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
             .with_min_len(GENERATORS_PER_TASK)
             .map(|&index| {
                 let mut values = GeneratedValues::empty();
-                let done = generators[index].0.run(&witness, &mut values);
+                let done = generators[index].0.run(witness, &mut values);
                 (done, values.target_values.into_iter().map(|(target, value)| (target, representatives[target.index(num_wires, degree)], value)).collect())
             })
             .collect();
@@ -101,6 +113,7 @@ pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
         }
         let mut next: Vec<usize> = newly_set
             .par_iter()
+            .with_min_len(WIRES_PER_TASK)
             .flat_map_iter(|&rep| watching.of(rep).iter().map(|&index| index as usize).filter(|&index| missing[index].fetch_sub(1, Ordering::Relaxed) == 1))
             .collect();
         if !newly_set.is_empty() {
@@ -110,12 +123,9 @@ pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
         next.par_sort_unstable();
         next.dedup();
         wave = next;
-        rayon::spawn(move || drop(results));
     }
-    // On a GPU this is much of an aggregation circuit's proof.
-    tracing::debug!(degree_bits = common_data.degree_bits(), generators = generators.len(), seconds = format_args!("{:.3}", started.elapsed().as_secs_f64()), "witness generated");
     match remaining {
-        0 => Ok(witness),
+        0 => Ok(()),
         stalled => Err(WitnessError::Stalled(stalled)),
     }
 }
