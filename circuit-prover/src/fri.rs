@@ -12,13 +12,15 @@ use plonky2::fri::FriParams;
 use plonky2::fri::proof::{FriInitialTreeProof, FriProof, FriQueryRound, FriQueryStep};
 use plonky2::fri::structure::{FriBatchInfo, FriInstanceInfo};
 use plonky2::hash::merkle_tree::MerkleTree;
-use plonky2::hash::poseidon::PoseidonHash;
+use plonky2::hash::poseidon::{PoseidonHash, SPONGE_RATE};
 use plonky2::iop::challenger::Challenger;
 use plonky2::plonk::plonk_common::reduce_with_powers;
 use plonky2::util::{log2_strict, reverse_index_bits_in_place};
 use rayon::prelude::*;
 
 use crate::commit::CommitmentRef;
+use crate::cpu::Simd;
+use crate::poseidon::{State, permute_all, permute_scalar};
 use crate::prover::D;
 use crate::{Committed, F, FetchError, ProverBackend};
 
@@ -51,8 +53,8 @@ pub fn prove_openings(backend: &dyn ProverBackend, instance: &FriInstanceInfo<F,
 /// the proof of work, then the query rounds opening the initial `trees` and every folded one.
 fn fri_proof(backend: &dyn ProverBackend, trees: &[&dyn Committed], poly: PolynomialCoeffs<FE>, values: PolynomialValues<FE>, challenger: &mut Challenger<F, PoseidonHash>, fri_params: &FriParams) -> Result<FriProof<F, PoseidonHash, D>, FetchError> {
     let n = values.len();
-    let (layers, final_poly) = commit_phase(backend, poly, values, challenger, fri_params);
-    let pow_witness = proof_of_work(challenger, fri_params.config.proof_of_work_bits);
+    let (layers, final_poly, sponge) = commit_phase(backend, poly, values, challenger, fri_params);
+    let pow_witness = proof_of_work(challenger, &sponge, fri_params.config.proof_of_work_bits);
     let indices: Vec<usize> = challenger.get_n_challenges(fri_params.config.num_query_rounds).into_iter().map(|x| x.to_canonical_u64() as usize % n).collect();
     // Each initial tree opens every query's row at once: one fetch per tree from a device.
     let mut initial = trees.iter().map(|tree| Ok(tree.open(&indices)?.into_iter())).collect::<Result<Vec<_>, FetchError>>()?;
@@ -77,9 +79,10 @@ fn fri_proof(backend: &dyn ProverBackend, trees: &[&dyn Committed], poly: Polyno
 
 /// The commit phase: for each reduction arity, commit to the codeword (each leaf one coset of
 /// `arity` points, plonky2's order), draw beta, and fold. Returns the trees and the final
-/// polynomial, which the transcript observes. Folding the unpadded coefficients gives plonky2's
+/// polynomial, which the transcript observes, and a copy of the transcript's sponge after it
+/// (for the proof of work). Folding the unpadded coefficients gives plonky2's
 /// folds without their zeros.
-fn commit_phase(backend: &dyn ProverBackend, mut coeffs: PolynomialCoeffs<FE>, mut values: PolynomialValues<FE>, challenger: &mut Challenger<F, PoseidonHash>, fri_params: &FriParams) -> (Vec<MerkleTree<F, PoseidonHash>>, PolynomialCoeffs<FE>) {
+fn commit_phase(backend: &dyn ProverBackend, mut coeffs: PolynomialCoeffs<FE>, mut values: PolynomialValues<FE>, challenger: &mut Challenger<F, PoseidonHash>, fri_params: &FriParams) -> (Vec<MerkleTree<F, PoseidonHash>>, PolynomialCoeffs<FE>, Sponge) {
     let rate_bits = fri_params.config.rate_bits;
     let mut layers = Vec::with_capacity(fri_params.reduction_arity_bits.len());
     let mut shift = F::coset_shift();
@@ -96,30 +99,94 @@ fn commit_phase(backend: &dyn ProverBackend, mut coeffs: PolynomialCoeffs<FE>, m
         shift = shift.exp_u64(arity as u64);
         values = coset_lde_values(&coeffs, rate_bits, shift);
     }
+    // A challenge was just drawn (a beta, or alpha with no layers): the sponge can be copied.
+    let mut sponge = Sponge::after_challenge(challenger);
     challenger.observe_extension_elements::<D>(&coeffs.coeffs);
-    (layers, coeffs)
+    sponge.observe(coeffs.coeffs.iter().flat_map(<FE as FieldExtension<D>>::to_basefield_array));
+    (layers, coeffs, sponge)
 }
 
 /// The proof-of-work witness: the smallest element whose observation makes the next challenge
 /// have `bits` leading zeros (plonky2's grinding; the smallest, so a proof is reproducible).
-fn proof_of_work(challenger: &mut Challenger<F, PoseidonHash>, bits: u32) -> F {
+/// `sponge` is the transcript's sponge as `challenger` holds it; candidates are tried on copies of
+/// it, many permutations per SIMD pass.
+fn proof_of_work(challenger: &mut Challenger<F, PoseidonHash>, sponge: &Sponge, bits: u32) -> F {
     let min_leading_zeros = bits + (64 - F::order().bits()) as u32;
-    let response = |candidate: u64| {
+    let simd = Simd::detect();
+    let works = |candidate: u64| {
         let mut trial = challenger.clone();
         trial.observe_element(F::from_canonical_u64(candidate));
-        trial.get_challenge().to_canonical_u64().leading_zeros()
+        trial.get_challenge().to_canonical_u64().leading_zeros() >= min_leading_zeros
+    };
+    // The first of `POW_BATCH` candidates from `first` that works, by the sponge's copy.
+    let first_in_batch = |first: u64| {
+        let mut states: Vec<State> = (first..first + POW_BATCH).map(|candidate| sponge.duplexed_with(candidate)).collect();
+        permute_all(&mut states, simd);
+        // The challenge drawn is the last of the rate's elements.
+        states.iter().position(|state| state[SPONGE_RATE - 1].leading_zeros() >= min_leading_zeros).map(|i| first + i as u64)
     };
     // Blocks of candidates in order, each searched by every thread, so the first block holding
     // a witness holds the smallest. (One `find_first` over the whole field left the search to one
     // thread: rayon's first split gives the low candidates to a single piece.)
-    let block = 4096 * rayon::current_num_threads() as u64;
-    let witness = (0..F::NEG_ONE.to_canonical_u64() / block)
-        .find_map(|b| (b * block..(b + 1) * block).into_par_iter().find_first(|&candidate| response(candidate) >= min_leading_zeros))
-        .map(F::from_canonical_u64)
-        .expect("a proof-of-work witness exists");
+    let block = POW_BATCH * 64 * rayon::current_num_threads() as u64;
+    let search = |works_in: &(dyn Fn(u64) -> Option<u64> + Sync), step: u64| {
+        (0..F::NEG_ONE.to_canonical_u64() / block)
+            .find_map(|b| (b * block / step..(b + 1) * block / step).into_par_iter().find_map_first(|i| works_in(i * step)))
+            .expect("a proof-of-work witness exists")
+    };
+    let mut witness = search(&first_in_batch, POW_BATCH);
+    if !works(witness) {
+        // The copy disagrees with plonky2's challenger (which would be a bug here): grind on
+        // the challenger itself, one candidate at a time.
+        tracing::error!(witness, "the proof of work found on a copy of the sponge fails the transcript; searching again on the transcript");
+        witness = search(&|candidate| works(candidate).then_some(candidate), 1);
+    }
+    let witness = F::from_canonical_u64(witness);
     challenger.observe_element(witness);
     challenger.get_challenge();
     witness
+}
+
+/// Candidates one SIMD pass of permutations tries (a multiple of every lane count).
+const POW_BATCH: u64 = 64;
+
+/// plonky2's duplex sponge in overwrite mode, copied out of a `Challenger` (which keeps its state
+/// private) to try proof-of-work candidates without cloning the challenger for each.
+struct Sponge {
+    state: State,
+    /// Elements observed since the last permutation, written over the state's first ones by
+    /// the next.
+    buffer: Vec<u64>,
+}
+
+impl Sponge {
+    /// The sponge of a challenger that has just drawn a challenge: its input buffer is then
+    /// empty, so `compact` returns its state without permuting it.
+    fn after_challenge(challenger: &Challenger<F, PoseidonHash>) -> Self {
+        let permutation = challenger.clone().compact();
+        let state = std::array::from_fn(|i| permutation.as_ref()[i].to_canonical_u64());
+        Self { state, buffer: Vec::new() }
+    }
+
+    /// As `Challenger::observe_element` for each: a full rate of inputs is permuted in.
+    fn observe(&mut self, elements: impl IntoIterator<Item = F>) {
+        for element in elements {
+            self.buffer.push(element.to_canonical_u64());
+            if self.buffer.len() == SPONGE_RATE {
+                self.state[..SPONGE_RATE].copy_from_slice(&self.buffer);
+                self.state = permute_scalar(self.state);
+                self.buffer.clear();
+            }
+        }
+    }
+
+    /// The state the next permutation takes once `candidate` is observed (not yet permuted).
+    fn duplexed_with(&self, candidate: u64) -> State {
+        let mut state = self.state;
+        state[..self.buffer.len()].copy_from_slice(&self.buffer);
+        state[self.buffer.len()] = candidate;
+        state
+    }
 }
 
 /// `sum_j alpha^j polynomials[j]`, a chunk of coefficients per task.
@@ -267,23 +334,47 @@ mod tests {
 
     #[test]
     fn the_proof_of_work_witness_is_the_smallest() {
-        // 16 bits: the witness usually lies beyond the first block of candidates.
+        // 16 bits: the witness usually lies beyond the first block of candidates. Observed
+        // after the last challenge: a few elements, a rate and more, exactly a rate.
         let bits = 16;
         let min_leading_zeros = bits + (64 - F::order().bits()) as u32;
-        for seed in 0..3 {
+        for (seed, observed) in [(0, 3), (1, 13), (2, 8), (3, 0)] {
             let mut challenger = Challenger::<F, PoseidonHash>::new();
             challenger.observe_element(F::from_canonical_u64(seed));
+            challenger.get_challenge();
+            let mut sponge = Sponge::after_challenge(&challenger);
+            let elements: Vec<F> = (0..observed).map(|i| F::from_canonical_u64(seed * 1000 + i)).collect();
+            challenger.observe_elements(&elements);
+            sponge.observe(elements);
             let works = |candidate: u64| {
                 let mut trial = challenger.clone();
                 trial.observe_element(F::from_canonical_u64(candidate));
                 trial.get_challenge().to_canonical_u64().leading_zeros() >= min_leading_zeros
             };
+            // The copy draws the challenger's challenges (else the search would fall back).
+            for candidate in 0..4 {
+                let mut trial = challenger.clone();
+                trial.observe_element(F::from_canonical_u64(candidate));
+                assert_eq!(permute_scalar(sponge.duplexed_with(candidate))[SPONGE_RATE - 1], trial.get_challenge().to_canonical_u64(), "seed {seed}");
+            }
             let smallest = (0..).find(|&candidate| works(candidate)).unwrap();
             let mut ours = challenger.clone();
-            assert_eq!(proof_of_work(&mut ours, bits).to_canonical_u64(), smallest, "seed {seed}");
+            assert_eq!(proof_of_work(&mut ours, &sponge, bits).to_canonical_u64(), smallest, "seed {seed}, {observed} observed");
             // The witness is observed and its challenge drawn, as the verifier will.
             challenger.observe_element(F::from_canonical_u64(smallest));
             assert_eq!(ours.get_challenge(), { challenger.get_challenge(); challenger.get_challenge() });
         }
+    }
+
+    #[test]
+    fn a_wrong_copy_of_the_sponge_still_finds_the_transcripts_witness() {
+        let mut challenger = Challenger::<F, PoseidonHash>::new();
+        challenger.get_challenge();
+        let mut sponge = Sponge::after_challenge(&challenger);
+        challenger.observe_element(F::ONE);
+        sponge.observe([F::TWO]);
+        let witness = proof_of_work(&mut challenger.clone(), &sponge, 8);
+        challenger.observe_element(witness);
+        assert!(challenger.get_challenge().to_canonical_u64().leading_zeros() >= 8);
     }
 }
