@@ -29,6 +29,13 @@ const GENERATORS_PER_TASK: usize = 16;
 /// Newly set wires whose watchers one task looks up at least.
 const WIRES_PER_TASK: usize = 256;
 
+/// Waves of fewer generators run on the loop's thread alone.
+const SEQUENTIAL_BELOW: usize = 128;
+
+/// Wires a generator sets, roughly (a Poseidon gate's are 12 outputs and its round values): how
+/// many newly set wires make a wave worth looking up in parallel.
+const WIRES_PER_GENERATOR: usize = 16;
+
 /// A value a generator found: the wire, its representative and the value.
 type Generated = (Target, usize, F);
 
@@ -82,15 +89,17 @@ fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, 
     // any wave that sets a wire.
     let mut unfinished = Vec::new();
     while !wave.is_empty() {
-        let results: Vec<(bool, Vec<Generated>)> = wave
-            .par_iter()
-            .with_min_len(GENERATORS_PER_TASK)
-            .map(|&index| {
-                let mut values = GeneratedValues::empty();
-                let done = generators[index].0.run(witness, &mut values);
-                (done, values.target_values.into_iter().map(|(target, value)| (target, representatives[target.index(num_wires, degree)], value)).collect())
-            })
-            .collect();
+        let run = |&index: &usize| {
+            let mut values = GeneratedValues::empty();
+            let done = generators[index].0.run(witness, &mut values);
+            (done, values.target_values.into_iter().map(|(target, value)| (target, representatives[target.index(num_wires, degree)], value)).collect())
+        };
+        // Most of a basic circuit's waves are a few generators: waking the pool for them costs
+        // more than running them.
+        let results: Vec<(bool, Vec<Generated>)> = match wave.len() < SEQUENTIAL_BELOW {
+            true => wave.iter().map(run).collect(),
+            false => wave.par_iter().with_min_len(GENERATORS_PER_TASK).map(run).collect(),
+        };
         // Values are set in queue order, on one thread (a wire given two values must be seen);
         // the generators they make ready are found in parallel.
         let mut newly_set = Vec::new();
@@ -111,16 +120,19 @@ fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, 
                 }
             }
         }
-        let mut next: Vec<usize> = newly_set
-            .par_iter()
-            .with_min_len(WIRES_PER_TASK)
-            .flat_map_iter(|&rep| watching.of(rep).iter().map(|&index| index as usize).filter(|&index| missing[index].fetch_sub(1, Ordering::Relaxed) == 1))
-            .collect();
+        let ready = |&rep: &usize| watching.of(rep).iter().copied().filter(|&index| missing[index].fetch_sub(1, Ordering::Relaxed) == 1);
+        let mut next: Vec<usize> = match newly_set.len() < SEQUENTIAL_BELOW * WIRES_PER_GENERATOR {
+            true => newly_set.iter().flat_map(ready).collect(),
+            false => newly_set.par_iter().with_min_len(WIRES_PER_TASK).flat_map_iter(ready).collect(),
+        };
         if !newly_set.is_empty() {
             next.extend(&unfinished);
         }
         // Which decrement came last varies from run to run; the queue order must not.
-        next.par_sort_unstable();
+        match next.len() < SEQUENTIAL_BELOW {
+            true => next.sort_unstable(),
+            false => next.par_sort_unstable(),
+        }
         next.dedup();
         wave = next;
     }
@@ -130,36 +142,36 @@ fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, 
     }
 }
 
-/// The generators watching each wire's representative (plonky2's map, laid out for lookups by
-/// index: a wave sets up to a million wires).
-struct Watchers {
-    /// Per representative, its range in `generators` (empty where none watches it).
-    ranges: Vec<(u32, u32)>,
-    generators: Vec<u32>,
+/// The generators watching each wire's representative: plonky2's map, laid out for lookups by
+/// index (a wave sets up to a million wires) and built in parallel, a range of representatives
+/// per task (a 2^16 circuit's map has millions of entries).
+struct Watchers<'a> {
+    by_rep: Vec<&'a [usize]>,
 }
 
-impl Watchers {
+impl<'a> Watchers<'a> {
     /// The watchers, and how many wires not yet set in `witness` each generator watches.
-    fn new(by_rep: &BTreeMap<usize, Vec<usize>>, witness: &PartitionWitness<'_, F>, generators: usize) -> (Self, Vec<AtomicU32>) {
-        let mut ranges = vec![(0, 0); witness.values.len()];
-        let mut flat = Vec::with_capacity(by_rep.len() * 2);
-        let mut missing: Vec<AtomicU32> = (0..generators).map(|_| AtomicU32::new(0)).collect();
-        for (&rep, watching) in by_rep {
-            let start = flat.len() as u32;
-            flat.extend(watching.iter().map(|&index| index as u32));
-            ranges[rep] = (start, flat.len() as u32);
-            if witness.values[rep].is_none() {
-                for &index in watching {
-                    *missing[index].get_mut() += 1;
+    fn new(map: &'a BTreeMap<usize, Vec<usize>>, witness: &PartitionWitness<'_, F>, generators: usize) -> (Self, Vec<AtomicU32>) {
+        let reps = witness.values.len();
+        let mut by_rep: Vec<&[usize]> = (0..reps).into_par_iter().map(|_| &[][..]).collect();
+        let missing: Vec<AtomicU32> = (0..generators).into_par_iter().map(|_| AtomicU32::new(0)).collect();
+        let per_task = reps.div_ceil(4 * rayon::current_num_threads()).max(1);
+        by_rep.par_chunks_mut(per_task).enumerate().for_each(|(task, slice)| {
+            let first = task * per_task;
+            for (&rep, watching) in map.range(first..first + slice.len()) {
+                slice[rep - first] = watching;
+                if witness.values[rep].is_none() {
+                    for &index in watching {
+                        missing[index].fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
-        }
-        (Self { ranges, generators: flat }, missing)
+        });
+        (Self { by_rep }, missing)
     }
 
-    fn of(&self, rep: usize) -> &[u32] {
-        let (start, end) = self.ranges[rep];
-        &self.generators[start as usize..end as usize]
+    fn of(&self, rep: usize) -> &'a [usize] {
+        self.by_rep[rep]
     }
 }
 
