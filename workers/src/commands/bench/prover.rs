@@ -62,8 +62,8 @@ impl Comparison {
         for (i, prover) in self.provers.iter().enumerate() {
             use_prover(prover.clone());
             let mut best = (Duration::MAX, 0.0, CudaTimings::default());
-            let on_cuda = i + 1 == self.provers.len() && self.cuda.is_some();
-            let cuda_timings = || self.cuda.as_ref().filter(|_| on_cuda).map(|cuda| cuda.timings()).unwrap_or_default();
+            // Only the CUDA prover's runs move the backend's readings; the others add nothing.
+            let cuda_timings = || self.cuda.as_ref().map(|cuda| cuda.timings()).unwrap_or_default();
             for _ in 0..self.runs {
                 reset_peak_memory();
                 let before = cuda_timings();
