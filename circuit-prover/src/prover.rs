@@ -17,7 +17,7 @@ use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::challenger::Challenger;
 use plonky2::iop::target::Target;
 use plonky2::iop::witness::{PartialWitness, PartitionWitness, Witness};
-use plonky2::plonk::circuit_data::{CircuitConfig, CommonCircuitData, ProverOnlyCircuitData};
+use plonky2::plonk::circuit_data::{CircuitConfig, CommonCircuitData, ProverOnlyCircuitData, VerifierCircuitData, VerifierOnlyCircuitData};
 use plonky2::plonk::config::{GenericConfig, Hasher};
 use plonky2::plonk::proof::{OpeningSet, Proof, ProofWithPublicInputs};
 use plonky2::plonk::vars::EvaluationVarsBaseBatch;
@@ -73,6 +73,8 @@ pub enum ProveError {
     GateConstraint { row: usize, gate: String, constraint: usize },
     #[error("the witness breaks a copy constraint (the permutation argument's product for challenge {challenge} is not 1)")]
     CopyConstraint { challenge: usize },
+    #[error("plonky2's verifier rejected the proof ({0}), though the witness satisfies every gate and copy constraint: the backend computed wrongly")]
+    Rejected(String),
     #[error("the quotient has too high a degree: the witness does not satisfy the circuit")]
     Unsatisfied,
     #[error("the opening point fell in the trace subgroup (probability about 2^-100); prove again")]
@@ -112,15 +114,10 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     let wires = wire_columns(&witness_vector);
     phases.done("wire columns");
     let circuit = Circuit { prover_data, common_data, selectors: Selectors::of(common_data) };
-    // plonky2 would make a proof its verifier rejects; a broken constraint is named here instead.
-    // The check runs on the CPU beside the wires' commitment, which a GPU backend makes while the
-    // CPU would otherwise wait.
-    let check = || {
-        let started = Instant::now();
-        circuit.check_gate_constraints(&wires, &public_inputs_hash).map(|()| started.elapsed())
-    };
-    let (checked, wires_commitment) = rayon::join(check, || commit_values(wires.iter().cloned().map(PolynomialValues::new).collect(), Oracle::Wires));
-    phases.beside("witness check", checked?);
+    // A witness that breaks a gate constraint shows only as a quotient of too high a degree or a
+    // rejected proof; its witness is then checked, to name the constraint.
+    let broken_constraint_or = |error: ProveError| circuit.check_gate_constraints(&wires, &public_inputs_hash).err().unwrap_or(error);
+    let wires_commitment = commit_values(wires.iter().cloned().map(PolynomialValues::new).collect(), Oracle::Wires);
     phases.done("wires commitment");
 
     let mut challenger = Challenger::<F, PoseidonHash>::new();
@@ -149,7 +146,8 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
             quotient.trim_to_len(quotient_degree).map_err(|_| ProveError::Unsatisfied)?;
             Ok(quotient.chunks(degree))
         })
-        .collect::<Result<Vec<_>, ProveError>>()?
+        .collect::<Result<Vec<_>, ProveError>>()
+        .map_err(broken_constraint_or)?
         .concat();
     phases.done("quotient interpolation");
     let quotient_commitment = commit(backend, quotient_chunks, rate_bits, Oracle::Quotient.salted(config), cap_height);
@@ -168,7 +166,6 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     phases.done("openings");
     let opening_proof = crate::fri::prove_openings(backend, &fri_instance(common_data, zeta), &oracles, &mut challenger, &common_data.fri_params)?;
     phases.done("FRI");
-    phases.log(backend, common_data.degree_bits());
 
     let proof = Proof {
         wires_cap: wires_commitment.tree.cap().clone(),
@@ -177,11 +174,19 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
         openings,
         opening_proof,
     };
-    Ok(ProofWithPublicInputs { proof, public_inputs })
+    let proof = ProofWithPublicInputs { proof, public_inputs };
+    // Every proof is verified (milliseconds), which also catches a backend that computed wrongly.
+    // Checking every gate constraint on every row up front instead cost an eighth of the
+    // quotient's evaluations, on the CPU, where most of a GPU proof's time now goes.
+    if let Err(rejected) = circuit.verifier_data().verify(proof.clone()) {
+        return Err(broken_constraint_or(ProveError::Rejected(rejected.to_string())));
+    }
+    phases.done("verification");
+    phases.log(backend, common_data.degree_bits());
+    Ok(proof)
 }
 
-/// Time spent in each step of one proof, logged at debug level once it is made (a step run
-/// beside another is listed before it).
+/// Time spent in each step of one proof, logged at debug level once it is made.
 struct Phases {
     last: Instant,
     spent: Vec<(&'static str, Duration)>,
@@ -196,11 +201,6 @@ impl Phases {
         let now = Instant::now();
         self.spent.push((step, now - self.last));
         self.last = now;
-    }
-
-    /// A step that ran beside the next one done.
-    fn beside(&mut self, step: &'static str, time: Duration) {
-        self.spent.push((step, time));
     }
 
     fn log(&self, backend: &dyn ProverBackend, degree_bits: usize) {
@@ -250,6 +250,12 @@ struct Circuit<'a, C: PoseidonConfig> {
 }
 
 impl<C: PoseidonConfig> Circuit<'_, C> {
+    /// What plonky2's verifier needs of the circuit: its common data and verification key.
+    fn verifier_data(&self) -> VerifierCircuitData<F, C, D> {
+        let verifier_only = VerifierOnlyCircuitData { constants_sigmas_cap: self.prover_data.constants_sigmas_commitment.merkle_tree.cap.clone(), circuit_digest: self.prover_data.circuit_digest };
+        VerifierCircuitData { verifier_only, common: self.common_data.clone() }
+    }
+
     /// The permutation argument's polynomials in plonky2's order: every repetition's `Z`, then every
     /// repetition's partial products. Row `i` of repetition `r`'s partial products accumulate
     /// `Z(g^i)` times the quotients of the row's factors, `quotient_degree_factor` at a time; the last

@@ -1,6 +1,6 @@
 //! Our prover against plonky2's: its proofs verify with plonky2's verifier (directly and inside a
-//! recursive verifier), commit to exactly what plonky2 commits to, and a witness that breaks a
-//! constraint makes no proof.
+//! recursive verifier), commit to exactly what plonky2 commits to, and neither a witness that
+//! breaks a constraint nor a backend that computes wrongly makes a proof.
 
 use plonky2::field::types::{Field, Sample};
 use plonky2::gates::noop::NoopGate;
@@ -206,6 +206,36 @@ fn a_witness_that_breaks_a_copy_constraint_makes_no_proof() {
     witness_vector.values = values;
     let Err(err) = prove_with_partition_witness(&CpuBackend::detect(), &data.prover_only, &data.common, witness_vector) else { panic!("a proof from a dishonest witness") };
     assert!(matches!(err, ProveError::CopyConstraint { challenge: 0 }), "{err}");
+}
+
+/// The CPU backend, but a bit of every interpolated polynomial's constant coefficient flipped: a
+/// backend that computes wrongly (a faulty GPU, say).
+struct FaultyBackend(CpuBackend);
+
+impl ProverBackend for FaultyBackend {
+    fn name(&self) -> String {
+        "faulty".into()
+    }
+
+    fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> plonky2::hash::merkle_tree::MerkleTree<F, plonky2::hash::poseidon::PoseidonHash> {
+        self.0.merkle_tree(leaves, cap_height)
+    }
+
+    fn interpolate(&self, values: Vec<plonky2::field::polynomial::PolynomialValues<F>>) -> Vec<plonky2::field::polynomial::PolynomialCoeffs<F>> {
+        let mut polynomials = self.0.interpolate(values);
+        for p in &mut polynomials {
+            p.coeffs[0] = F::from_canonical_u64(p.coeffs[0].0 ^ 1);
+        }
+        polynomials
+    }
+}
+
+#[test]
+fn a_backend_that_computes_wrongly_makes_no_proof() {
+    let (data, targets) = small_circuit(CircuitConfig::standard_recursion_config());
+    let err = prove(&FaultyBackend(CpuBackend::detect()), &data.prover_only, &data.common, inputs(targets, 3, 5)).unwrap_err();
+    // The witness is honest, so the error says the proof, not the witness, is wrong.
+    assert!(matches!(err, ProveError::Rejected(_)), "{err}");
 }
 
 #[test]
