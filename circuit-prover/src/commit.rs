@@ -3,13 +3,18 @@
 //! `PolynomialBatch::from_coeffs`, but the tree left where the backend built it ([`Committed`]):
 //! the prover keeps the coefficients, and FRI fetches only the rows its queries open.
 
-use plonky2::field::extension::Extendable;
-use plonky2::field::polynomial::PolynomialCoeffs;
+use plonky2::field::extension::{Extendable, FieldExtension};
+use plonky2::field::types::Field;
+use plonky2::field::polynomial::{PolynomialCoeffs, PolynomialValues};
 use rayon::prelude::*;
 
+use crate::goldilocks::ProductSum;
 use crate::{Committed, F, ProverBackend};
 
 type FE = <F as Extendable<2>>::Extension;
+
+/// Powers of an opening point computed per task.
+const POWERS_CHUNK: usize = 1 << 12;
 
 /// Random elements appended to every leaf of a blinded commitment (plonky2's `SALT_SIZE`).
 pub const SALT_SIZE: usize = plonky2::fri::oracle::SALT_SIZE;
@@ -35,9 +40,30 @@ pub struct CommitmentRef<'a> {
 }
 
 impl CommitmentRef<'_> {
-    /// Every polynomial's value at `point` (plonky2's `eval_commitment`).
+    /// Every polynomial's value at `point` (plonky2's `eval_commitment`): its coefficients'
+    /// products with the powers of `point`, summed per base-field component and reduced once
+    /// (plonky2 lifts each polynomial to the extension and multiplies in it, by Horner's rule).
     pub fn eval(&self, point: FE) -> Vec<FE> {
-        self.polynomials.par_iter().map(|p| p.to_extension::<2>().eval(point)).collect()
+        let len = self.polynomials.iter().map(|p| p.len()).max().unwrap_or(0);
+        let mut powers = vec![[F::ZERO; 2]; len];
+        powers.par_chunks_mut(POWERS_CHUNK).enumerate().for_each(|(i, chunk)| {
+            let mut power = point.exp_u64((i * POWERS_CHUNK) as u64);
+            for p in chunk {
+                *p = power.to_basefield_array();
+                power *= point;
+            }
+        });
+        self.polynomials
+            .par_iter()
+            .map(|p| {
+                let mut sums = [ProductSum::default(); 2];
+                for (&c, [x, y]) in p.coeffs.iter().zip(&powers) {
+                    sums[0].add(c, *x);
+                    sums[1].add(c, *y);
+                }
+                FE::from_basefield_array(sums.map(ProductSum::value))
+            })
+            .collect()
     }
 }
 
@@ -55,6 +81,13 @@ where
 /// `2^cap_height`. Blinding salts every leaf with random elements, as plonky2 does.
 pub fn commit(backend: &dyn ProverBackend, polynomials: Vec<PolynomialCoeffs<F>>, rate_bits: usize, blinding: bool, cap_height: usize) -> Commitment {
     let tree = backend.commit_lde(&polynomials, rate_bits, if blinding { SALT_SIZE } else { 0 }, cap_height);
+    Commitment { polynomials, tree }
+}
+
+/// Commits to the polynomials whose values on the subgroup of their length are `values`, as
+/// [`commit`] does to coefficients: the backend interpolates them where it commits.
+pub fn commit_values(backend: &dyn ProverBackend, values: &[PolynomialValues<F>], rate_bits: usize, blinding: bool, cap_height: usize) -> Commitment {
+    let (polynomials, tree) = backend.commit_values(values, rate_bits, if blinding { SALT_SIZE } else { 0 }, cap_height);
     Commitment { polynomials, tree }
 }
 

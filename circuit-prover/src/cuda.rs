@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use cudarc::driver::{CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DeviceRepr, DriverError, LaunchConfig, PinnedHostSlice, PushKernelArg};
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
-use plonky2::field::polynomial::PolynomialCoeffs;
+use plonky2::field::polynomial::{PolynomialCoeffs, PolynomialValues};
 use plonky2::field::types::{Field, PrimeField64};
 use plonky2::hash::hash_types::HashOut;
 use plonky2::hash::merkle_proofs::MerkleProof;
@@ -85,6 +85,8 @@ pub struct CudaTimings {
     pub kernels: Duration,
     /// Quotients evaluated on the device (of circuits whose gates the kernels know).
     pub quotients: usize,
+    /// Calls the device failed, each then done on the CPU (and logged as an error).
+    pub failures: usize,
 }
 
 impl CudaTimings {
@@ -94,12 +96,12 @@ impl CudaTimings {
 
     /// The time spent between `earlier` and `self`, readings of one backend.
     pub fn since(&self, earlier: &Self) -> Self {
-        Self { host: self.host - earlier.host, transfers: self.transfers - earlier.transfers, kernels: self.kernels - earlier.kernels, quotients: self.quotients - earlier.quotients }
+        Self { host: self.host - earlier.host, transfers: self.transfers - earlier.transfers, kernels: self.kernels - earlier.kernels, quotients: self.quotients - earlier.quotients, failures: self.failures - earlier.failures }
     }
 
     /// Both readings' times together.
     pub fn add(&self, other: &Self) -> Self {
-        Self { host: self.host + other.host, transfers: self.transfers + other.transfers, kernels: self.kernels + other.kernels, quotients: self.quotients + other.quotients }
+        Self { host: self.host + other.host, transfers: self.transfers + other.transfers, kernels: self.kernels + other.kernels, quotients: self.quotients + other.quotients, failures: self.failures + other.failures }
     }
 
     /// One line for a report: each phase's time and share, over `calls` calls.
@@ -107,7 +109,8 @@ impl CudaTimings {
         let calls = calls.max(1) as f64;
         let total = self.total().as_secs_f64().max(f64::MIN_POSITIVE);
         let phase = |name: &str, d: Duration| format!("{name} {:.1} ms ({:.0}%)", d.as_secs_f64() * 1e3 / calls, 100.0 * d.as_secs_f64() / total);
-        format!("{}, {}, {}", phase("host copies", self.host), phase("transfers", self.transfers), phase("kernels", self.kernels))
+        let failures = if self.failures > 0 { format!("; {} calls failed on the GPU and were done on the CPU", self.failures) } else { String::new() };
+        format!("{}, {}, {}{failures}", phase("host copies", self.host), phase("transfers", self.transfers), phase("kernels", self.kernels))
     }
 }
 
@@ -141,6 +144,7 @@ impl CudaBackend {
             compress_pairs: function("compress_pairs")?,
             coset_spread: function("coset_spread")?,
             dif_stage: function("dif_stage")?,
+            interpolated: function("interpolated")?,
             transpose: function("transpose")?,
             gather: function("gather")?,
             quotient: function("quotient")?,
@@ -166,6 +170,11 @@ impl CudaBackend {
     fn lock(&self) -> std::sync::MutexGuard<'_, Gpu> {
         lock(&self.gpu)
     }
+
+    /// Counts a call the device failed, which the caller does on the CPU instead.
+    fn count_failure(&self) {
+        self.lock().timings.failures += 1;
+    }
 }
 
 fn lock(gpu: &Mutex<Gpu>) -> std::sync::MutexGuard<'_, Gpu> {
@@ -178,11 +187,41 @@ impl ProverBackend for CudaBackend {
     }
 
     fn quotient_values(&self, inputs: &QuotientInputs<'_>) -> Option<Vec<Vec<F>>> {
-        match self.lock().quotient(inputs) {
+        let result = self.lock().quotient(inputs);
+        match result {
             Ok(values) => values,
             Err(e) => {
                 tracing::error!(error = %e, "the GPU failed to evaluate the quotient; evaluating it on the CPU");
+                self.count_failure();
                 None
+            }
+        }
+    }
+
+    fn interpolate(&self, values: Vec<PolynomialValues<F>>, on_coset: bool) -> Vec<PolynomialCoeffs<F>> {
+        if values.is_empty() {
+            return Vec::new();
+        }
+        let n = check_value_lengths(&values);
+        let result = self.lock().interpolate(&values, on_coset);
+        match result {
+            Ok(polynomials) => polynomials,
+            Err(e) => {
+                tracing::error!(error = %e, polynomials = values.len(), length = n, "the GPU failed to interpolate; interpolating on the CPU");
+                self.count_failure();
+                CpuBackend::detect().interpolate(values, on_coset)
+            }
+        }
+    }
+
+    fn commit_values(&self, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> (Vec<PolynomialCoeffs<F>>, Box<dyn Committed>) {
+        let n = check_value_lengths(values);
+        match self.commit_on_device(LdeInput::Values(values), rate_bits, salt_size, cap_height) {
+            Ok((tree, coefficients)) => (coefficients.expect("values' coefficients come back"), Box::new(tree)),
+            Err(e) => {
+                tracing::error!(error = %e, polynomials = values.len(), length = n, rate_bits, "the GPU failed to commit; committing on the CPU");
+                self.count_failure();
+                CpuBackend::detect().commit_values(values, rate_bits, salt_size, cap_height)
             }
         }
     }
@@ -199,10 +238,12 @@ impl ProverBackend for CudaBackend {
             // plonky2 allows leaves of several lengths; ours are all of one.
             return CpuBackend::detect().merkle_tree(leaves, cap_height);
         }
-        match self.lock().tree_levels(&leaves, height - cap_height) {
+        let result = self.lock().tree_levels(&leaves, height - cap_height);
+        match result {
             Ok(levels) => tree_from_levels(leaves, levels),
             Err(e) => {
                 tracing::error!(error = %e, leaves = leaves.len(), width, "the GPU failed to build a Merkle tree; building it on the CPU");
+                self.count_failure();
                 CpuBackend::detect().merkle_tree(leaves, cap_height)
             }
         }
@@ -213,10 +254,12 @@ impl ProverBackend for CudaBackend {
             return Vec::new();
         }
         check_lengths(polynomials);
-        match self.lock().lde(polynomials, rate_bits, 0, None) {
+        let result = self.lock().lde(polynomials, rate_bits, 0, None);
+        match result {
             Ok((rows, _)) => rows,
             Err(e) => {
                 tracing::error!(error = %e, polynomials = polynomials.len(), length = polynomials[0].len(), rate_bits, "the GPU failed to compute an LDE; computing it on the CPU");
+                self.count_failure();
                 CpuBackend::detect().lde_rows(polynomials, rate_bits)
             }
         }
@@ -224,10 +267,11 @@ impl ProverBackend for CudaBackend {
 
     fn commit_lde(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Box<dyn Committed> {
         check_lengths(polynomials);
-        match self.commit_on_device(polynomials, rate_bits, salt_size, cap_height) {
-            Ok(tree) => Box::new(tree),
+        match self.commit_on_device(LdeInput::Coefficients(polynomials), rate_bits, salt_size, cap_height) {
+            Ok((tree, _)) => Box::new(tree),
             Err(e) => {
                 tracing::error!(error = %e, polynomials = polynomials.len(), length = polynomials[0].len(), rate_bits, "the GPU failed to commit; committing on the CPU");
+                self.count_failure();
                 CpuBackend::detect().commit_lde(polynomials, rate_bits, salt_size, cap_height)
             }
         }
@@ -236,11 +280,13 @@ impl ProverBackend for CudaBackend {
     fn lde_merkle_tree(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
         check_lengths(polynomials);
         let height = tree_height(polynomials[0].len() << rate_bits, cap_height);
-        match self.lock().lde(polynomials, rate_bits, salt_size, Some(height - cap_height)) {
+        let result = self.lock().lde(polynomials, rate_bits, salt_size, Some(height - cap_height));
+        match result {
             Ok((rows, Some(levels))) => tree_from_levels(rows, levels),
             Ok((_, None)) => unreachable!("a tree was asked for"),
             Err(e) => {
                 tracing::error!(error = %e, polynomials = polynomials.len(), length = polynomials[0].len(), rate_bits, "the GPU failed to commit; committing on the CPU");
+                self.count_failure();
                 CpuBackend::detect().lde_merkle_tree(polynomials, rate_bits, salt_size, cap_height)
             }
         }
@@ -249,11 +295,12 @@ impl ProverBackend for CudaBackend {
 
 impl CudaBackend {
     /// See [`ProverBackend::commit_lde`]: the LDE and its tree stay on the device, and only the
-    /// cap comes back.
-    fn commit_on_device(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Result<DeviceTree, DriverError> {
-        let height = tree_height(polynomials[0].len() << rate_bits, cap_height);
-        let (lde, digests, levels, cap) = self.lock().commit(polynomials, rate_bits, salt_size, height - cap_height)?;
-        Ok(DeviceTree { gpu: self.gpu.clone(), lde, digests, levels, cap: MerkleCap(cap) })
+    /// cap (and values' coefficients) come back.
+    #[allow(clippy::type_complexity)]
+    fn commit_on_device(&self, input: LdeInput<'_>, rate_bits: usize, salt_size: usize, cap_height: usize) -> Result<(DeviceTree, Option<Vec<PolynomialCoeffs<F>>>), DriverError> {
+        let height = tree_height(input.shape().1 << rate_bits, cap_height);
+        let (lde, digests, levels, cap, coefficients) = self.lock().commit(input, rate_bits, salt_size, height - cap_height)?;
+        Ok((DeviceTree { gpu: self.gpu.clone(), lde, digests, levels, cap: MerkleCap(cap) }, coefficients))
     }
 }
 
@@ -318,6 +365,14 @@ fn digest(elements: &[u64]) -> HashOut<F> {
     HashOut { elements: std::array::from_fn(|i| F::from_canonical_u64(elements[i])) }
 }
 
+/// Values interpolation takes: at least one polynomial's, all of one power-of-two length, which
+/// is returned.
+fn check_value_lengths(values: &[PolynomialValues<F>]) -> usize {
+    let n = values.first().expect("values to interpolate").len();
+    assert!(n.is_power_of_two() && values.iter().all(|v| v.len() == n), "interpolation needs values of one power-of-two length");
+    n
+}
+
 /// Polynomials an LDE takes: at least one, all of one power-of-two length.
 fn check_lengths(polynomials: &[PolynomialCoeffs<F>]) {
     let n = polynomials.first().expect("polynomials to commit to").len();
@@ -329,6 +384,7 @@ struct Kernels {
     compress_pairs: CudaFunction,
     coset_spread: CudaFunction,
     dif_stage: CudaFunction,
+    interpolated: CudaFunction,
     transpose: CudaFunction,
     gather: CudaFunction,
     quotient: CudaFunction,
@@ -371,6 +427,12 @@ struct Buffers {
     shift_powers: HashMap<usize, CudaSlice<u64>>,
     /// Powers of the LDE's root of unity (half its order of them), by log size.
     twiddles: HashMap<usize, CudaSlice<u64>>,
+    /// Powers of the inverse root of unity (half its order of them), by log size.
+    inverse_twiddles: HashMap<usize, CudaSlice<u64>>,
+    /// What interpolation scales coefficient `k` by: `1/n`, by log length, for values on a
+    /// subgroup; `1/n` times the inverse coset shift's `k`-th power, for values on its coset.
+    subgroup_scales: HashMap<usize, CudaSlice<u64>>,
+    coset_scales: HashMap<usize, CudaSlice<u64>>,
     /// The latest commitments' LDEs, newest first.
     ldes: VecDeque<Arc<RetainedLde>>,
     /// The latest circuits' constants and sigmas, newest first.
@@ -388,12 +450,12 @@ fn grown<'a>(stream: &Arc<CudaStream>, slot: &'a mut Option<CudaSlice<u64>>, len
     Ok(slot.as_mut().expect("just allocated"))
 }
 
-/// A table of `count` powers of `base` on the device, made once per key.
-fn table<'a>(stream: &Arc<CudaStream>, tables: &'a mut HashMap<usize, CudaSlice<u64>>, key: usize, base: F, count: usize) -> Result<&'a CudaSlice<u64>, DriverError> {
+/// A table of `count` powers of `base`, each times `first`, on the device, made once per key.
+fn table<'a>(stream: &Arc<CudaStream>, tables: &'a mut HashMap<usize, CudaSlice<u64>>, key: usize, first: F, base: F, count: usize) -> Result<&'a CudaSlice<u64>, DriverError> {
     Ok(match tables.entry(key) {
         Entry::Occupied(table) => table.into_mut(),
         Entry::Vacant(slot) => {
-            let powers: Vec<u64> = base.powers().take(count.max(1)).map(|x| x.to_canonical_u64()).collect();
+            let powers: Vec<u64> = base.powers().take(count.max(1)).map(|x| (first * x).to_canonical_u64()).collect();
             slot.insert(stream.clone_htod(&powers)?)
         }
     })
@@ -549,7 +611,7 @@ impl Gpu {
     fn lde(&mut self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, levels_above: Option<usize>) -> Result<(Vec<Vec<F>>, Option<Vec<Vec<HashOut<F>>>>), DriverError> {
         let Gpu { stream, copies, kernels: k, buffers, timings } = self;
         let mut laps = Laps::start(stream, timings);
-        let (width, size) = coset_lde(stream, k, buffers, &mut laps, polynomials, rate_bits, salt_size)?;
+        let (width, size) = coset_lde(stream, k, buffers, &mut laps, LdeInput::Coefficients(polynomials), rate_bits, salt_size)?;
         let data = buffers.columns.as_ref().expect("the LDE's columns");
         let rows = grown(stream, &mut buffers.rows, width * size)?;
         transpose(stream, k, data, width, size, rows)?;
@@ -575,23 +637,33 @@ impl Gpu {
         Ok((rows, levels))
     }
 
-    /// A commitment to the coset LDE of `polynomials` (rows salted with `salt_size` random
-    /// elements) that leaves the LDE and its tree (`levels_above` levels over the leaves) on the
-    /// device: the LDE, kept; the tree's digests and where they lie; and the cap, brought back.
+    /// A commitment to the coset LDE of `input` (rows salted with `salt_size` random elements)
+    /// that leaves the LDE and its tree (`levels_above` levels over the leaves) on the device:
+    /// the LDE, kept; the tree's digests and where they lie; the cap, brought back; and for
+    /// values, their coefficients, brought back while the LDE is computed and hashed.
     #[allow(clippy::type_complexity)]
-    fn commit(&mut self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, levels_above: usize) -> Result<(Arc<RetainedLde>, CudaSlice<u64>, Levels, Vec<HashOut<F>>), DriverError> {
-        let Gpu { stream, kernels: k, buffers, timings, .. } = self;
+    fn commit(&mut self, input: LdeInput<'_>, rate_bits: usize, salt_size: usize, levels_above: usize) -> Result<(Arc<RetainedLde>, CudaSlice<u64>, Levels, Vec<HashOut<F>>, Option<Vec<PolynomialCoeffs<F>>>), DriverError> {
+        let Gpu { stream, copies, kernels: k, buffers, timings } = self;
         let mut laps = Laps::start(stream, timings);
-        let (width, size) = coset_lde(stream, k, buffers, &mut laps, polynomials, rate_bits, salt_size)?;
+        let (width, size) = coset_lde(stream, k, buffers, &mut laps, input, rate_bits, salt_size)?;
         let levels = Levels::new(size, levels_above);
         // The commitment's own buffer: its paths are read from it until its proof is made.
         let mut digests = unsafe { stream.alloc::<u64>(levels.total) }?;
         hash_lde(stream, k, buffers.columns.as_ref().expect("the LDE's columns"), width, &levels, &mut digests)?;
+        let coefficients = match input {
+            LdeInput::Values(_) => {
+                let (count, n) = input.shape();
+                let interpolated = buffers.input.as_ref().expect("interpolated");
+                let rows = laps.untimed(|timings| download_rows(copies, interpolated, count, n, &mut buffers.parts, timings))?;
+                Some(rows.into_iter().map(PolynomialCoeffs::new).collect())
+            }
+            LdeInput::Coefficients(_) => None,
+        };
         laps.lap(kernels)?;
         let cap: Vec<HashOut<F>> = stream.clone_dtoh(&digests.slice(levels.cap()))?.chunks_exact(4).map(digest).collect();
         laps.lap(transfers)?;
         let lde = retain(buffers, &cap, size, width);
-        Ok((lde, digests, levels, cap))
+        Ok((lde, digests, levels, cap, coefficients))
     }
 
     /// `source[p]` for each of `positions`.
@@ -612,6 +684,20 @@ impl Gpu {
         Ok(values)
     }
 
+    /// See [`ProverBackend::interpolate`].
+    fn interpolate(&mut self, values: &[PolynomialValues<F>], on_coset: bool) -> Result<Vec<PolynomialCoeffs<F>>, DriverError> {
+        let Gpu { stream, copies, kernels: k, buffers, timings } = self;
+        let mut laps = Laps::start(stream, timings);
+        let (count, n) = (values.len(), values[0].len());
+        upload_values(stream, buffers, &mut laps, values)?;
+        laps.lap(transfers)?;
+        interpolate_values(stream, k, buffers, count, n, on_coset)?;
+        laps.lap(kernels)?;
+        let input = buffers.input.as_ref().expect("interpolated");
+        let coefficients = laps.untimed(|timings| download_rows(copies, input, count, n, &mut buffers.parts, timings))?;
+        Ok(coefficients.into_iter().map(PolynomialCoeffs::new).collect())
+    }
+
     /// Every row of a kept LDE, in leaf order.
     fn rows(&mut self, lde: &RetainedLde) -> Result<Vec<Vec<F>>, DriverError> {
         let Gpu { stream, copies, kernels: k, buffers, timings } = self;
@@ -623,38 +709,107 @@ impl Gpu {
     }
 }
 
-/// Uploads `polynomials` and computes their coset LDE into `buffers.columns` in leaf order
-/// (bit-reversed, as the NTT leaves it), with `salt_size` columns of random elements after them.
-/// Returns the LDE's width (columns with the salt's) and size.
-fn coset_lde(stream: &Arc<CudaStream>, k: &Kernels, buffers: &mut Buffers, laps: &mut Laps<'_>, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize) -> Result<(usize, usize), DriverError> {
-    let (columns, n) = (polynomials.len(), polynomials[0].len());
+/// What an LDE is computed from: coefficients, or values on the subgroup of their length,
+/// interpolated on the device first.
+#[derive(Clone, Copy)]
+enum LdeInput<'a> {
+    Coefficients(&'a [PolynomialCoeffs<F>]),
+    Values(&'a [PolynomialValues<F>]),
+}
+
+impl LdeInput<'_> {
+    /// How many polynomials, and their length.
+    fn shape(self) -> (usize, usize) {
+        match self {
+            Self::Coefficients(p) => (p.len(), p[0].len()),
+            Self::Values(v) => (v.len(), v[0].len()),
+        }
+    }
+}
+
+/// Uploads `input` and computes its coset LDE into `buffers.columns` in leaf order
+/// (bit-reversed, as the NTT leaves it), with `salt_size` columns of random elements after them;
+/// values are interpolated into `buffers.input` on the way. Returns the LDE's width (columns
+/// with the salt's) and size.
+fn coset_lde(stream: &Arc<CudaStream>, k: &Kernels, buffers: &mut Buffers, laps: &mut Laps<'_>, input: LdeInput<'_>, rate_bits: usize, salt_size: usize) -> Result<(usize, usize), DriverError> {
+    let (columns, n) = input.shape();
     let width = columns + salt_size;
     let log_n = n.trailing_zeros() as usize;
     let log_size = log_n + rate_bits;
     let size = n << rate_bits;
-    let staged = staging(stream, &mut buffers.staging, columns * n)?;
-    staged.as_mut_slice()?[..columns * n].par_chunks_mut(n).zip(polynomials).for_each(|(column, p)| column.copy_from_slice(as_u64s(&p.coeffs)));
     // The salt, as `salt_size` more columns.
     let salt = crate::random_elements(salt_size * size);
-    laps.lap(host)?;
-
-    let input = grown(stream, &mut buffers.input, columns * n)?;
-    stream.memcpy_htod(&staged.as_slice()?[..columns * n], input)?;
+    match input {
+        LdeInput::Coefficients(polynomials) => {
+            let staged = staging(stream, &mut buffers.staging, columns * n)?;
+            staged.as_mut_slice()?[..columns * n].par_chunks_mut(n).zip(polynomials).for_each(|(column, p)| column.copy_from_slice(as_u64s(&p.coeffs)));
+            laps.lap(host)?;
+            let input = grown(stream, &mut buffers.input, columns * n)?;
+            stream.memcpy_htod(&staged.as_slice()?[..columns * n], input)?;
+        }
+        LdeInput::Values(values) => upload_values(stream, buffers, laps, values)?,
+    }
     let data = grown(stream, &mut buffers.columns, width * size)?;
     if salt_size > 0 {
         stream.memcpy_htod(as_u64s(&salt), &mut data.slice_mut(columns * size..width * size))?;
     }
-    let shift_powers = table(stream, &mut buffers.shift_powers, log_n, F::coset_shift(), n)?;
-    let twiddles = table(stream, &mut buffers.twiddles, log_size, F::primitive_root_of_unity(log_size), size / 2)?;
+    table(stream, &mut buffers.shift_powers, log_n, F::ONE, F::coset_shift(), n)?;
+    table(stream, &mut buffers.twiddles, log_size, F::ONE, F::primitive_root_of_unity(log_size), size / 2)?;
     laps.lap(transfers)?;
 
+    if let LdeInput::Values(_) = input {
+        interpolate_values(stream, k, buffers, columns, n, false)?;
+    }
+    let (input, data) = (buffers.input.as_ref().expect("coefficients"), buffers.columns.as_mut().expect("grown"));
+    let (shift_powers, twiddles) = (&buffers.shift_powers[&log_n], &buffers.twiddles[&log_size]);
     let (log_n32, log_size32, total) = (log_n as u32, log_size as u32, (columns * size) as u64);
-    unsafe { stream.launch_builder(&k.coset_spread).arg(&*input).arg(&log_n32).arg(&log_size32).arg(shift_powers).arg(&total).arg(&mut *data).launch(launch_config(columns * size)) }?;
+    unsafe { stream.launch_builder(&k.coset_spread).arg(input).arg(&log_n32).arg(&log_size32).arg(shift_powers).arg(&total).arg(&mut *data).launch(launch_config(columns * size)) }?;
     let butterflies = (columns * size / 2) as u64;
     for log_half in (0..log_size as u32).rev() {
         unsafe { stream.launch_builder(&k.dif_stage).arg(&mut *data).arg(&log_size32).arg(&log_half).arg(twiddles).arg(&butterflies).launch(launch_config(columns * size / 2)) }?;
     }
     Ok((width, size))
+}
+
+/// Stages `values` (of one length `n`) in pinned memory, column after column, and uploads them
+/// into `buffers.rows`, where [`interpolate_values`] reads them.
+fn upload_values(stream: &Arc<CudaStream>, buffers: &mut Buffers, laps: &mut Laps<'_>, values: &[PolynomialValues<F>]) -> Result<(), DriverError> {
+    let (count, n) = (values.len(), values[0].len());
+    let staged = staging(stream, &mut buffers.staging, count * n)?;
+    // Reduced here, in the copy, since the NTT's stages add what they load as it is.
+    staged.as_mut_slice()?[..count * n].par_chunks_mut(n).zip(values).for_each(|(column, v)| {
+        for (to, x) in column.iter_mut().zip(&v.values) {
+            *to = x.to_canonical_u64();
+        }
+    });
+    laps.lap(host)?;
+    let data = grown(stream, &mut buffers.rows, count * n)?;
+    stream.memcpy_htod(&staged.as_slice()?[..count * n], data)?;
+    Ok(())
+}
+
+/// Interpolates the `count` columns of `n` values uploaded by [`upload_values`] into
+/// `buffers.input`, coefficient `k` of polynomial `c` at `c·n + k`: an inverse NTT in place (the
+/// radix-2 stages with the inverse root), then its bit-reversed output put in order and scaled
+/// (see [`ProverBackend::interpolate`]).
+fn interpolate_values(stream: &Arc<CudaStream>, k: &Kernels, buffers: &mut Buffers, count: usize, n: usize, on_coset: bool) -> Result<(), DriverError> {
+    let log_n = n.trailing_zeros() as usize;
+    let inverse_root = F::primitive_root_of_unity(log_n).inverse();
+    let twiddles = table(stream, &mut buffers.inverse_twiddles, log_n, F::ONE, inverse_root, n / 2)?;
+    let n_inverse = F::inverse_2exp(log_n);
+    let scales = match on_coset {
+        false => table(stream, &mut buffers.subgroup_scales, log_n, n_inverse, F::ONE, n)?,
+        true => table(stream, &mut buffers.coset_scales, log_n, n_inverse, F::coset_shift().inverse(), n)?,
+    };
+    let data = buffers.rows.as_mut().expect("uploaded");
+    let (log_n32, total) = (log_n as u32, (count * n) as u64);
+    let butterflies = total / 2;
+    for log_half in (0..log_n32).rev() {
+        unsafe { stream.launch_builder(&k.dif_stage).arg(&mut *data).arg(&log_n32).arg(&log_half).arg(twiddles).arg(&butterflies).launch(launch_config(count * n / 2)) }?;
+    }
+    let input = grown(stream, &mut buffers.input, count * n)?;
+    unsafe { stream.launch_builder(&k.interpolated).arg(&*data).arg(&log_n32).arg(scales).arg(&total).arg(input).launch(launch_config(count * n)) }?;
+    Ok(())
 }
 
 /// The LDE's columns as rows of `width` (for plonky2's `Vec` per row).
@@ -747,14 +902,20 @@ impl Gpu {
 /// the next is copied.
 const DOWNLOAD_PARTS: usize = 8;
 
+/// The parts a download of `count` rows of `width` elements is split into, as ranges of
+/// elements: at most [`DOWNLOAD_PARTS`], of whole rows, the last one maybe shorter.
+fn download_parts(count: usize, width: usize) -> Vec<std::ops::Range<usize>> {
+    let part_len = count.div_ceil(DOWNLOAD_PARTS).max(1) * width;
+    (0..count * width).step_by(part_len.max(1)).map(|start| start..(start + part_len).min(count * width)).collect()
+}
+
 /// `count` rows of `width` elements from `rows` on the device, as plonky2's `Vec` per row. The
 /// copies go through two pinned buffers in turn, so building one part's rows on the host
 /// overlaps the copy of the next; only the time spent waiting for a copy counts as transfers.
 fn download_rows(stream: &Arc<CudaStream>, rows: &CudaSlice<u64>, count: usize, width: usize, slots: &mut [Option<PinnedHostSlice<u64>>; 2], timings: &mut CudaTimings) -> Result<Vec<Vec<F>>, DriverError> {
-    let parts = count.min(DOWNLOAD_PARTS);
-    let part_len = count / parts * width; // counts are powers of two, so parts divide them
+    let parts = download_parts(count, width);
     for slot in slots.iter_mut() {
-        staging(stream, slot, part_len)?;
+        staging(stream, slot, parts[0].len())?;
     }
     let [first, second] = slots;
     let (first, second) = (first.as_mut().expect("allocated"), second.as_mut().expect("allocated"));
@@ -763,20 +924,21 @@ fn download_rows(stream: &Arc<CudaStream>, rows: &CudaSlice<u64>, count: usize, 
     // streams.
     let mut copied: [Option<CudaEvent>; 2] = [None, None];
     let mut out = Vec::with_capacity(count);
-    for part in 0..=parts {
+    for p in 0..=parts.len() {
         // Part p goes to buffer p % 2 while part p - 1 is read from the other.
-        let (copy_into, read_from) = if part % 2 == 0 { (&mut *first, &*second) } else { (&mut *second, &*first) };
-        if part < parts {
-            stream.memcpy_dtoh(&rows.slice(part * part_len..(part + 1) * part_len), copy_into)?;
-            copied[part % 2] = Some(stream.record_event(None)?);
+        let (copy_into, read_from) = if p % 2 == 0 { (&mut *first, &*second) } else { (&mut *second, &*first) };
+        if p < parts.len() {
+            // Into as much of the buffer as the part fills: a copy fills its whole destination.
+            stream.memcpy_dtoh(&rows.slice(parts[p].clone()), &mut copy_into.as_mut_slice()?[..parts[p].len()])?;
+            copied[p % 2] = Some(stream.record_event(None)?);
         }
-        if part > 0 {
+        if p > 0 {
             let waited = Instant::now();
-            copied[(part - 1) % 2].take().expect("a copy was made into it").synchronize()?;
+            copied[(p - 1) % 2].take().expect("a copy was made into it").synchronize()?;
             let values = read_from.as_slice()?;
             timings.transfers += waited.elapsed();
             let building = Instant::now();
-            out.par_extend(values[..part_len].par_chunks_exact(width).map(|row| as_field(row).to_vec()));
+            out.par_extend(values[..parts[p - 1].len()].par_chunks_exact(width).map(|row| as_field(row).to_vec()));
             timings.host += building.elapsed();
         }
     }
@@ -844,6 +1006,25 @@ mod tests {
         }
     }
 
+    /// A call the GPU fails is done on the CPU, whose results would pass these tests.
+    fn assert_no_failures(cuda: &CudaBackend) {
+        assert_eq!(cuda.timings().failures, 0, "calls failed on the GPU (see the error logs)");
+    }
+
+    #[test]
+    fn downloads_are_split_into_parts_of_whole_rows() {
+        for count in 1..=70 {
+            for width in [1, 3, 8] {
+                let parts = download_parts(count, width);
+                assert!(!parts.is_empty() && parts.len() <= DOWNLOAD_PARTS, "{count} rows: {parts:?}");
+                assert_eq!(parts[0].start, 0);
+                assert_eq!(parts.last().unwrap().end, count * width, "{count} rows");
+                assert!(parts.windows(2).all(|w| w[0].end == w[1].start && w[1].len() <= w[0].len()), "{count} rows: {parts:?}");
+                assert!(parts.iter().all(|p| !p.is_empty() && p.len() % width == 0), "{count} rows of {width}: {parts:?}");
+            }
+        }
+    }
+
     #[test]
     fn kernels_compile_wherever_nvrtc_is() {
         if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
@@ -882,6 +1063,7 @@ mod tests {
                 }
             }
         }
+        assert_no_failures(&cuda);
     }
 
     #[test]
@@ -899,6 +1081,24 @@ mod tests {
         }
         let timings = cuda.timings();
         assert!(timings.kernels > Duration::ZERO && timings.transfers > Duration::ZERO, "{timings:?}");
+        assert_no_failures(&cuda);
+    }
+
+    #[test]
+    fn cuda_interpolation_equals_plonky2s() {
+        let Some(cuda) = gpu("cuda_interpolation_equals_plonky2s") else { return };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        // Down to one value, odd counts (downloaded in uneven parts), a 2^16 circuit's wires, and
+        // values plonky2 leaves unreduced (at or above the order).
+        for (log_n, count) in [(0, 1), (0, 3), (1, 2), (3, 9), (7, 1), (10, 17), (16, 135)] {
+            let values: Vec<PolynomialValues<F>> = (0..count).map(|_| PolynomialValues::new((0..1 << log_n).map(|i| if i % 3 == 0 { F::from_noncanonical_u64(rng.gen_range(<F as plonky2::field::types::Field64>::ORDER..=u64::MAX)) } else { F::rand() }).collect())).collect();
+            for on_coset in [false, true] {
+                let expected: Vec<PolynomialCoeffs<F>> = values.iter().map(|v| if on_coset { v.clone().coset_ifft(F::coset_shift()) } else { v.clone().ifft() }).collect();
+                let got = cuda.interpolate(values.clone(), on_coset);
+                assert!(got == expected, "{count} polynomials of 2^{log_n}, on the coset: {on_coset}");
+            }
+        }
+        assert_no_failures(&cuda);
     }
 
     #[test]
@@ -916,6 +1116,7 @@ mod tests {
             assert!(cpu.merkle_tree(salted.leaves.clone(), cap_height) == salted, "{shape}: salted tree");
             assert_ne!(salted.leaves[0][count..], cuda.lde_merkle_tree(&polynomials, rate_bits, 4, cap_height).leaves[0][count..], "{shape}: fresh salt");
         }
+        assert_no_failures(&cuda);
     }
 
     #[test]
@@ -941,6 +1142,28 @@ mod tests {
                 assert_eq!(MerkleProof { siblings }, tree.prove(index), "2^{log_leaves} leaves, cap height {cap_height}, leaf {index}");
             }
         }
+    }
+
+    #[test]
+    fn commitments_to_values_equal_the_cpu_backends() {
+        let Some(cuda) = gpu("commitments_to_values_equal_the_cpu_backends") else { return };
+        let cpu = CpuBackend::detect();
+        // Odd counts come down in uneven parts; the largest is a 2^16 circuit's wires.
+        for (log_n, count, rate_bits, cap_height) in [(0, 1, 1, 0), (0, 3, 3, 2), (2, 7, 2, 4), (10, 20, 3, 4), (16, 135, 3, 4)] {
+            let values: Vec<PolynomialValues<F>> = (0..count).map(|_| PolynomialValues::new(F::rand_vec(1 << log_n))).collect();
+            let shape = format!("{count} polynomials of 2^{log_n} at rate bits {rate_bits}, cap height {cap_height}");
+            let (expected_coefficients, expected) = cpu.commit_values(&values, rate_bits, 0, cap_height);
+            let (coefficients, committed) = cuda.commit_values(&values, rate_bits, 0, cap_height);
+            assert!(coefficients == expected_coefficients, "{shape}: coefficients");
+            assert_eq!(committed.cap(), expected.cap(), "{shape}");
+            assert!(*committed.rows().unwrap() == *expected.rows().unwrap(), "{shape}: every row");
+            // Salted: the same coefficients, and every row the LDE's and four elements.
+            let (coefficients, salted) = cuda.commit_values(&values, rate_bits, 4, cap_height);
+            assert!(coefficients == expected_coefficients, "{shape}: salted, coefficients");
+            let (rows, expected_rows) = (salted.rows().unwrap(), expected.rows().unwrap());
+            assert!(rows.iter().zip(expected_rows.iter()).all(|(row, expected)| row.len() == count + 4 && row[..count] == expected[..]), "{shape}: salted rows");
+        }
+        assert_no_failures(&cuda);
     }
 
     #[test]
@@ -970,6 +1193,7 @@ mod tests {
                 plonky2::hash::merkle_proofs::verify_merkle_proof_to_cap::<F, PoseidonHash>(row, index, salted.cap(), &path).unwrap_or_else(|e| panic!("{shape}: salted row {index}: {e}"));
             }
         }
+        assert_no_failures(&cuda);
     }
 
     #[test]
@@ -983,5 +1207,6 @@ mod tests {
         assert_eq!(cuda.lock().buffers.input.as_ref().map(|b| b.len()), input);
         assert_eq!(smaller, CpuBackend::detect().lde_rows(&polynomials[..1], 1));
         assert_eq!(cuda.lde_rows(&polynomials, 2), first);
+        assert_no_failures(&cuda);
     }
 }

@@ -20,6 +20,7 @@ use rayon::prelude::*;
 
 use crate::commit::CommitmentRef;
 use crate::cpu::Simd;
+use crate::goldilocks::ProductSum;
 use crate::poseidon::{State, permute_all, permute_scalar};
 use crate::prover::D;
 use crate::{Committed, F, FetchError, ProverBackend};
@@ -189,17 +190,23 @@ impl Sponge {
     }
 }
 
-/// `sum_j alpha^j polynomials[j]`, a chunk of coefficients per task.
+/// `sum_j alpha^j polynomials[j]`, a chunk of coefficients per task, each coefficient's products
+/// summed per base-field component and reduced once.
 fn reduce(polynomials: &[&PolynomialCoeffs<F>], alpha: FE) -> PolynomialCoeffs<FE> {
     let len = polynomials.iter().map(|p| p.len()).max().unwrap_or(0);
-    let powers: Vec<FE> = alpha.powers().take(polynomials.len()).collect();
+    let powers: Vec<[F; D]> = alpha.powers().take(polynomials.len()).map(|power| power.to_basefield_array()).collect();
     let mut out = vec![FE::ZERO; len];
     out.par_chunks_mut(CHUNK).enumerate().for_each(|(i, chunk)| {
         let start = i * CHUNK;
-        for (p, &power) in polynomials.iter().zip(&powers) {
-            for (o, &c) in chunk.iter_mut().zip(p.coeffs.get(start..).unwrap_or_default()) {
-                *o += <FE as FieldExtension<D>>::scalar_mul(&power, c);
+        let mut sums = vec![[ProductSum::default(); D]; chunk.len()];
+        for (p, [x, y]) in polynomials.iter().zip(&powers) {
+            for (sum, &c) in sums.iter_mut().zip(p.coeffs.get(start..).unwrap_or_default()) {
+                sum[0].add(c, *x);
+                sum[1].add(c, *y);
             }
+        }
+        for (o, sum) in chunk.iter_mut().zip(sums) {
+            *o = FE::from_basefield_array(sum.map(ProductSum::value));
         }
     });
     PolynomialCoeffs::new(out)

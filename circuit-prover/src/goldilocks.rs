@@ -7,6 +7,8 @@
 //! multiplies, shifts, unsigned compares giving a lane mask, masked adds); the field operations
 //! are written once on top of them ([`field_ops`]) and expanded per instruction set, with that
 //! set's target feature, so everything inlines into the caller's vector code.
+//!
+//! Also [`ProductSum`], for sums of many products (dot products) reduced once.
 
 /// The field operations from the lane primitives in scope, every function compiled with target
 /// feature `$feature`.
@@ -350,4 +352,52 @@ pub(crate) mod avx2 {
     }
 
     field_ops!("avx2");
+}
+
+/// A sum of products of field elements kept as a 128-bit integer and a count of its wraps past
+/// 2^128, reduced once when read: a dot product then costs a widening multiply and an add per
+/// term, where field arithmetic reduces every product and every sum. Inputs need not be
+/// canonical.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ProductSum {
+    low: u128,
+    wraps: u64,
+}
+
+impl ProductSum {
+    #[inline]
+    pub(crate) fn add(&mut self, a: crate::F, b: crate::F) {
+        let (sum, wrapped) = self.low.overflowing_add(u128::from(a.0) * u128::from(b.0));
+        self.low = sum;
+        self.wraps += u64::from(wrapped);
+    }
+
+    pub(crate) fn value(self) -> crate::F {
+        use plonky2::field::types::Field;
+        // 2^128 = (2^64)^2 = (2^32 - 1)^2 modulo p.
+        let two_to_128 = crate::F::from_canonical_u64(0xFFFF_FFFE_0000_0001);
+        crate::F::from_noncanonical_u128(self.low) + crate::F::from_canonical_u64(self.wraps) * two_to_128
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use plonky2::field::types::{Field, Sample};
+
+    use super::ProductSum;
+    use crate::F;
+
+    #[test]
+    fn product_sums_equal_field_arithmetic() {
+        // Largest values (wrapping the 128-bit sum on every term), unreduced ones, random ones.
+        let extremes = [u64::MAX, u64::MAX - 1, 0xFFFF_FFFF_0000_0001, 0xFFFF_FFFF_0000_0000].map(F::from_noncanonical_u64);
+        for (a, b) in [(extremes.repeat(300), extremes.repeat(300)), (F::rand_vec(5000), F::rand_vec(5000)), (Vec::new(), Vec::new())] {
+            let mut sum = ProductSum::default();
+            for (&x, &y) in a.iter().zip(&b) {
+                sum.add(x, y);
+            }
+            let expected: F = a.iter().zip(&b).map(|(&x, &y)| x * y).sum();
+            assert_eq!(sum.value(), expected);
+        }
+    }
 }

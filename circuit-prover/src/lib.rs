@@ -81,10 +81,23 @@ pub trait ProverBackend: Send + Sync {
     }
 
     /// Each polynomial's coefficients from its values on the subgroup of its length (an inverse
-    /// NTT). plonky2's FFT by default.
-    fn interpolate(&self, values: Vec<PolynomialValues<F>>) -> Vec<PolynomialCoeffs<F>> {
+    /// NTT) or, `on_coset`, on that subgroup's coset by plonky2's shift (`F::coset_shift()`, where
+    /// the quotient is evaluated). plonky2's FFT by default.
+    fn interpolate(&self, values: Vec<PolynomialValues<F>>, on_coset: bool) -> Vec<PolynomialCoeffs<F>> {
+        use plonky2::field::types::Field;
         use rayon::prelude::*;
-        values.into_par_iter().map(PolynomialValues::ifft).collect()
+        values.into_par_iter().map(|v| if on_coset { v.coset_ifft(F::coset_shift()) } else { v.ifft() }).collect()
+    }
+
+    /// A commitment to the polynomials whose values on the subgroup of their length are `values`
+    /// (all of one length): their coefficients and [`Self::commit_lde`]'s commitment to them.
+    /// Interpolated, then committed, by default; a backend that interpolates where it commits
+    /// keeps the coefficients there for the LDE.
+    fn commit_values(&self, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> (Vec<PolynomialCoeffs<F>>, Box<dyn Committed>) {
+        use rayon::prelude::*;
+        let polynomials = self.interpolate(values.par_iter().cloned().collect(), false);
+        let tree = self.commit_lde(&polynomials, rate_bits, salt_size, cap_height);
+        (polynomials, tree)
     }
 
     /// The quotient's values at its points, one vector per repetition, evaluated where the LDEs

@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use crate::commit::{Commitment, CommitmentRef, SALT_SIZE, commit};
+use crate::commit::{Commitment, CommitmentRef, SALT_SIZE, commit, commit_values};
 use crate::quotient;
 use crate::{F, ProverBackend};
 
@@ -58,6 +58,9 @@ impl Oracle {
         config.zero_knowledge && self.blinded()
     }
 }
+
+/// Rows whose permutation quotients one task computes, their denominators inverted together.
+const PERMUTATION_ROWS: usize = 64;
 
 /// Quotient evaluation points handed to the gates at once (plonky2's batch size).
 const QUOTIENT_BATCH: usize = 32;
@@ -106,7 +109,7 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     }
     let config = &common_data.config;
     let (rate_bits, cap_height) = (config.fri_config.rate_bits, config.fri_config.cap_height);
-    let commit_values = |values: Vec<PolynomialValues<F>>, oracle: Oracle| commit(backend, backend.interpolate(values), rate_bits, oracle.salted(config), cap_height);
+    let commit_oracle = |values: &[PolynomialValues<F>], oracle: Oracle| commit_values(backend, values, rate_bits, oracle.salted(config), cap_height);
 
     let mut phases = Phases::start();
     let public_inputs = witness_vector.get_targets(&prover_data.public_inputs);
@@ -117,7 +120,7 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     // A witness that breaks a gate constraint shows only as a quotient of too high a degree or a
     // rejected proof; its witness is then checked, to name the constraint.
     let broken_constraint_or = |error: ProveError| circuit.check_gate_constraints(&wires, &public_inputs_hash).err().unwrap_or(error);
-    let wires_commitment = commit_values(wires.iter().cloned().map(PolynomialValues::new).collect(), Oracle::Wires);
+    let wires_commitment = commit_oracle(&wires, Oracle::Wires);
     phases.done("wires commitment");
 
     let mut challenger = Challenger::<F, PoseidonHash>::new();
@@ -131,7 +134,7 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     let permutation = Permutation::new(&betas, &gammas, &common_data.k_is);
     let zs_partial_products = circuit.permutation_polys(&wires, &permutation)?;
     phases.done("partial products");
-    let zs_commitment = commit_values(zs_partial_products, Oracle::ZsPartialProducts);
+    let zs_commitment = commit_oracle(&zs_partial_products, Oracle::ZsPartialProducts);
     phases.done("partial products commitment");
     challenger.observe_cap::<PoseidonHash>(zs_commitment.tree.cap());
     let alphas = challenger.get_n_challenges(config.num_challenges);
@@ -139,10 +142,10 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     let quotient_values = circuit.quotient_values(backend, &public_inputs_hash, &wires_commitment, &zs_commitment, &permutation, &alphas)?;
     phases.done("quotient evaluation");
     let (quotient_degree, degree) = (common_data.quotient_degree(), common_data.degree());
-    let quotient_chunks: Vec<PolynomialCoeffs<F>> = quotient_values
+    let quotient_chunks: Vec<PolynomialCoeffs<F>> = backend
+        .interpolate(quotient_values, true)
         .into_par_iter()
-        .map(|values| {
-            let mut quotient = values.coset_ifft(F::coset_shift());
+        .map(|mut quotient| {
             quotient.trim_to_len(quotient_degree).map_err(|_| ProveError::Unsatisfied)?;
             Ok(quotient.chunks(degree))
         })
@@ -211,10 +214,10 @@ impl Phases {
 
 /// The witness as one column per wire (unset wires are zero), each column built on its own
 /// thread.
-fn wire_columns(witness_vector: &PartitionWitness<'_, F>) -> Vec<Vec<F>> {
+fn wire_columns(witness_vector: &PartitionWitness<'_, F>) -> Vec<PolynomialValues<F>> {
     (0..witness_vector.num_wires)
         .into_par_iter()
-        .map(|column| (0..witness_vector.degree).map(|row| witness_vector.try_get_target(Target::wire(row, column)).unwrap_or(F::ZERO)).collect())
+        .map(|column| PolynomialValues::new((0..witness_vector.degree).map(|row| witness_vector.try_get_target(Target::wire(row, column)).unwrap_or(F::ZERO)).collect()))
         .collect()
 }
 
@@ -260,35 +263,42 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
     /// repetition's partial products. Row `i` of repetition `r`'s partial products accumulate
     /// `Z(g^i)` times the quotients of the row's factors, `quotient_degree_factor` at a time; the last
     /// accumulation is `Z(g^{i+1})`. `Z` wraps round to 1 exactly when the copy constraints hold.
-    fn permutation_polys(&self, wires: &[Vec<F>], permutation: &Permutation<'_>) -> Result<Vec<PolynomialValues<F>>, ProveError> {
+    fn permutation_polys(&self, wires: &[PolynomialValues<F>], permutation: &Permutation<'_>) -> Result<Vec<PolynomialValues<F>>, ProveError> {
         let (prover_data, common_data) = (self.prover_data, self.common_data);
         let repetitions = permutation.betas.len();
         let chunk = common_data.quotient_degree_factor;
         let routed = common_data.config.num_routed_wires;
         let mut zs = Vec::with_capacity(repetitions);
         let mut partial_products = Vec::with_capacity(repetitions * common_data.num_partial_products);
+        let width = common_data.num_partial_products + 1;
         for challenge in 0..repetitions {
-            // Per row: the product of each chunk of numerator/denominator quotients.
-            let chunk_products: Vec<Vec<F>> = prover_data
-                .subgroup
-                .par_iter()
-                .enumerate()
-                .map(|(row, &x)| {
-                    let sigmas = &prover_data.sigmas[row];
-                    let denominators: Vec<F> = (0..routed).map(|j| permutation.denominator(challenge, wires[j][row], sigmas[j])).collect();
-                    let inverses = F::batch_multiplicative_inverse(&denominators);
-                    let quotients: Vec<F> = (0..routed).map(|j| permutation.numerator(challenge, j, wires[j][row], x) * inverses[j]).collect();
-                    quotients.chunks(chunk).map(|c| c.iter().copied().product()).collect()
-                })
-                .collect();
+            // Per row, the product of each chunk of numerator/denominator quotients: the chunk's
+            // numerators' product over its denominators' (one inversion per chunk, not per
+            // factor), the denominators of a run of rows inverted together.
+            let mut chunk_products = vec![F::ZERO; common_data.degree() * width];
+            chunk_products.par_chunks_mut(PERMUTATION_ROWS * width).enumerate().for_each(|(task, out)| {
+                let mut denominators = Vec::with_capacity(out.len());
+                for (i, row_out) in out.chunks_exact_mut(width).enumerate() {
+                    let row = task * PERMUTATION_ROWS + i;
+                    let (x, sigmas) = (prover_data.subgroup[row], &prover_data.sigmas[row]);
+                    for (c, product) in row_out.iter_mut().enumerate() {
+                        let factors = c * chunk..((c + 1) * chunk).min(routed);
+                        *product = factors.clone().map(|j| permutation.numerator(challenge, j, wires[j].values[row], x)).product();
+                        denominators.push(factors.map(|j| permutation.denominator(challenge, wires[j].values[row], sigmas[j])).product::<F>());
+                    }
+                }
+                for (product, inverse) in out.iter_mut().zip(F::batch_multiplicative_inverse(&denominators)) {
+                    *product *= inverse;
+                }
+            });
             // Z(g^0) = 1 and Z(g^{i+1}) is row i's last accumulation: a sequential scan.
-            let mut z = Vec::with_capacity(chunk_products.len());
-            let mut columns = vec![Vec::with_capacity(chunk_products.len()); common_data.num_partial_products];
+            let mut z = Vec::with_capacity(common_data.degree());
+            let mut columns = vec![Vec::with_capacity(common_data.degree()); common_data.num_partial_products];
             let mut z_x = F::ONE;
-            for products in chunk_products {
+            for products in chunk_products.chunks_exact(width) {
                 z.push(z_x);
                 let mut acc = z_x;
-                for (column, product) in columns.iter_mut().zip(&products) {
+                for (column, product) in columns.iter_mut().zip(products) {
                     acc *= *product;
                     column.push(acc);
                 }
@@ -307,9 +317,9 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
     /// Every gate's constraints on every row of the trace must vanish; the first that does not is
     /// named with its row and gate. About an eighth of the quotient's gate evaluations (one point
     /// per row rather than `2^rate_bits`).
-    fn check_gate_constraints(&self, wires: &[Vec<F>], public_inputs_hash: &HashOut<F>) -> Result<(), ProveError> {
+    fn check_gate_constraints(&self, wires: &[PolynomialValues<F>], public_inputs_hash: &HashOut<F>) -> Result<(), ProveError> {
         let (prover_data, common_data, selectors) = (self.prover_data, self.common_data, &self.selectors);
-        let constants: Vec<Vec<F>> = prover_data.constants_sigmas_commitment.polynomials[common_data.constants_range()].par_iter().map(|p| p.clone().fft().values).collect();
+        let constants: Vec<PolynomialValues<F>> = prover_data.constants_sigmas_commitment.polynomials[common_data.constants_range()].par_iter().map(|p| p.clone().fft()).collect();
         let rows: Vec<usize> = (0..common_data.degree()).collect();
         let row_values = |rows: &[usize]| {
             let constants = column_major_rows(&constants, rows);
@@ -399,8 +409,8 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
 }
 
 /// Values `rows` of each column, laid out column by column.
-fn column_major_rows(columns: &[Vec<F>], rows: &[usize]) -> Vec<F> {
-    columns.iter().flat_map(|column| rows.iter().map(|&r| column[r])).collect()
+fn column_major_rows(columns: &[PolynomialValues<F>], rows: &[usize]) -> Vec<F> {
+    columns.iter().flat_map(|column| rows.iter().map(|&r| column.values[r])).collect()
 }
 
 /// Which selector polynomial filters each gate, and the gates each selector covers: plonky2's

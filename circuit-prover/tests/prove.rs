@@ -135,6 +135,8 @@ fn the_cuda_backend_evaluates_the_quotient_where_the_ldes_lie() {
     let proof = prove(&cuda, &data.prover_only, &data.common, pw).unwrap();
     assert_eq!(cuda.timings().quotients, before, "an exponentiation gate's quotient stays on the CPU");
     data.verify(proof).unwrap();
+    // Every commitment and interpolation was made on the GPU (a failed one is made on the CPU).
+    assert_eq!(cuda.timings().failures, 0, "calls failed on the GPU (see the error logs)");
 }
 
 /// A circuit verifying `inner`'s proofs under its key, and its inputs for `inner_proof`.
@@ -221,8 +223,8 @@ impl ProverBackend for FaultyBackend {
         self.0.merkle_tree(leaves, cap_height)
     }
 
-    fn interpolate(&self, values: Vec<plonky2::field::polynomial::PolynomialValues<F>>) -> Vec<plonky2::field::polynomial::PolynomialCoeffs<F>> {
-        let mut polynomials = self.0.interpolate(values);
+    fn interpolate(&self, values: Vec<plonky2::field::polynomial::PolynomialValues<F>>, on_coset: bool) -> Vec<plonky2::field::polynomial::PolynomialCoeffs<F>> {
+        let mut polynomials = self.0.interpolate(values, on_coset);
         for p in &mut polynomials {
             p.coeffs[0] = F::from_canonical_u64(p.coeffs[0].0 ^ 1);
         }

@@ -169,6 +169,18 @@ extern "C" __global__ void dif_stage(u64* data, u32 log_size, u32 log_half, cons
     data[at + half] = gl_mul(gl_sub(x, y), twiddles[i << (log_size - 1 - log_half)]);
 }
 
+// Coefficient k of each column from an inverse NTT's output (`dif_stage` run with the inverse
+// root's twiddles leaves n times the coefficients in bit-reversed order), times
+// scales[k] = 1/n (times the inverse coset shift's k-th power, for values on a coset).
+extern "C" __global__ void interpolated(const u64* in, u32 log_n, const u64* scales, u64 total, u64* out) {
+    u64 t = thread_index();
+    if (t >= total) return;
+    u64 column = t >> log_n;
+    u64 k = t & ((1ULL << log_n) - 1);
+    u64 from = log_n == 0 ? 0 : __brevll(k) >> (64 - log_n);
+    out[t] = gl_mul(in[(column << log_n) + from], scales[k]);
+}
+
 // Columns (`columns` of 2^log_size values each) to rows of `columns` values: one thread per
 // output element, so writes are coalesced.
 extern "C" __global__ void transpose(const u64* in, u64 columns, u32 log_size, u64* out) {
