@@ -22,7 +22,7 @@ use crate::commit::CommitmentRef;
 use crate::cpu::Simd;
 use crate::goldilocks::ProductSum;
 use crate::poseidon::{State, permute_all, permute_scalar};
-use crate::prover::D;
+use crate::prover::{D, Phases};
 use crate::{Committed, F, FetchError, ProverBackend};
 
 type FE = <F as Extendable<D>>::Extension;
@@ -32,7 +32,7 @@ const CHUNK: usize = 1 << 11;
 
 /// The opening proof for `instance` over the committed `oracles`, after the openings have been
 /// observed: plonky2's, step for step.
-pub fn prove_openings(backend: &dyn ProverBackend, instance: &FriInstanceInfo<F, D>, oracles: &[CommitmentRef<'_>], challenger: &mut Challenger<F, PoseidonHash>, fri_params: &FriParams) -> Result<FriProof<F, PoseidonHash, D>, FetchError> {
+pub(crate) fn prove_openings(backend: &dyn ProverBackend, instance: &FriInstanceInfo<F, D>, oracles: &[CommitmentRef<'_>], challenger: &mut Challenger<F, PoseidonHash>, fri_params: &FriParams, phases: &mut Phases) -> Result<FriProof<F, PoseidonHash, D>, FetchError> {
     let alpha = challenger.get_extension_challenge::<D>();
     // final = sum over batches i of alpha^(k_i) (F_i(X) - F_i(z_i)) / (X - z_i), F_i the batch's
     // polynomials reduced by powers of alpha, each power of alpha used once overall.
@@ -44,18 +44,22 @@ pub fn prove_openings(backend: &dyn ProverBackend, instance: &FriInstanceInfo<F,
         final_poly *= alpha.exp_u64(batch.len() as u64);
         final_poly += quotient;
     }
+    phases.done("FRI reduction");
     let values = coset_lde_values(&final_poly, fri_params.config.rate_bits, F::coset_shift());
+    phases.done("FRI LDE");
     let trees: Vec<&dyn Committed> = oracles.iter().map(|oracle| oracle.tree).collect();
-    fri_proof(backend, &trees, final_poly, values, challenger, fri_params)
+    fri_proof(backend, &trees, final_poly, values, challenger, fri_params, phases)
 }
 
 /// FRI on `poly` (its coefficients below the degree bound: plonky2's LDE of it without the zeros
 /// that pad it), whose values on the LDE coset are `values`: the commit phase (fold by each reduction arity, commit to each folded codeword),
 /// the proof of work, then the query rounds opening the initial `trees` and every folded one.
-fn fri_proof(backend: &dyn ProverBackend, trees: &[&dyn Committed], poly: PolynomialCoeffs<FE>, values: PolynomialValues<FE>, challenger: &mut Challenger<F, PoseidonHash>, fri_params: &FriParams) -> Result<FriProof<F, PoseidonHash, D>, FetchError> {
+fn fri_proof(backend: &dyn ProverBackend, trees: &[&dyn Committed], poly: PolynomialCoeffs<FE>, values: PolynomialValues<FE>, challenger: &mut Challenger<F, PoseidonHash>, fri_params: &FriParams, phases: &mut Phases) -> Result<FriProof<F, PoseidonHash, D>, FetchError> {
     let n = values.len();
     let (layers, final_poly, sponge) = commit_phase(backend, poly, values, challenger, fri_params);
+    phases.done("FRI commit phase");
     let pow_witness = proof_of_work(challenger, &sponge, fri_params.config.proof_of_work_bits);
+    phases.done("FRI proof of work");
     let indices: Vec<usize> = challenger.get_n_challenges(fri_params.config.num_query_rounds).into_iter().map(|x| x.to_canonical_u64() as usize % n).collect();
     // Each initial tree opens every query's row at once: one fetch per tree from a device.
     let mut initial = trees.iter().map(|tree| Ok(tree.open(&indices)?.into_iter())).collect::<Result<Vec<_>, FetchError>>()?;
@@ -75,6 +79,7 @@ fn fri_proof(backend: &dyn ProverBackend, trees: &[&dyn Committed], poly: Polyno
             FriQueryRound { initial_trees_proof: FriInitialTreeProof { evals_proofs }, steps }
         })
         .collect();
+    phases.done("FRI queries");
     Ok(FriProof { commit_phase_merkle_caps: layers.into_iter().map(|tree| tree.cap).collect(), query_round_proofs, final_poly, pow_witness })
 }
 
@@ -283,7 +288,7 @@ mod tests {
 
     fn prove(setup: &Setup) -> FriProof<F, PoseidonHash, D> {
         let oracles: Vec<CommitmentRef<'_>> = setup.oracles.iter().map(Commitment::as_ref).collect();
-        prove_openings(&CpuBackend::detect(), &setup.instance, &oracles, &mut challenger(setup), &setup.params).unwrap()
+        prove_openings(&CpuBackend::detect(), &setup.instance, &oracles, &mut challenger(setup), &setup.params, &mut Phases::start()).unwrap()
     }
 
     fn verify(setup: &Setup, proof: &FriProof<F, PoseidonHash, D>) -> Result<(), String> {

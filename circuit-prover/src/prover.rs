@@ -167,8 +167,7 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     let openings = opening_set(common_data, zeta, g, &oracles);
     challenger.observe_openings(&fri_openings(&openings));
     phases.done("openings");
-    let opening_proof = crate::fri::prove_openings(backend, &fri_instance(common_data, zeta), &oracles, &mut challenger, &common_data.fri_params)?;
-    phases.done("FRI");
+    let opening_proof = crate::fri::prove_openings(backend, &fri_instance(common_data, zeta), &oracles, &mut challenger, &common_data.fri_params, &mut phases)?;
 
     let proof = Proof {
         wires_cap: wires_commitment.tree.cap().clone(),
@@ -190,17 +189,17 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
 }
 
 /// Time spent in each step of one proof, logged at debug level once it is made.
-struct Phases {
+pub(crate) struct Phases {
     last: Instant,
     spent: Vec<(&'static str, Duration)>,
 }
 
 impl Phases {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self { last: Instant::now(), spent: Vec::new() }
     }
 
-    fn done(&mut self, step: &'static str) {
+    pub(crate) fn done(&mut self, step: &'static str) {
         let now = Instant::now();
         self.spent.push((step, now - self.last));
         self.last = now;

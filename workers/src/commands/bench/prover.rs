@@ -56,6 +56,12 @@ impl Comparison {
     /// Proves with each prover in turn, fastest of `runs` each, and prints one row: time,
     /// speed-up over plonky2 and peak memory per prover. Returns the last prover's proof.
     fn row<T>(&mut self, name: &str, degree_bits: usize, mut prove: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
+        self.row_from(name, degree_bits, || (), |()| prove())
+    }
+
+    /// As [`Self::row`], each run proving from an input `input` makes before the clock starts
+    /// (a copy of a witness vector, which proving consumes).
+    fn row_from<I, T>(&mut self, name: &str, degree_bits: usize, mut input: impl FnMut() -> I, mut prove: impl FnMut(I) -> anyhow::Result<T>) -> anyhow::Result<T> {
         print!("{name:<28} {:>6}", format!("2^{degree_bits}"));
         let mut baseline = None;
         let mut last = None;
@@ -65,10 +71,11 @@ impl Comparison {
             // Only the CUDA prover's runs move the backend's readings; the others add nothing.
             let cuda_timings = || self.cuda.as_ref().map(|cuda| cuda.timings()).unwrap_or_default();
             for _ in 0..self.runs {
+                let input = input();
                 reset_peak_memory();
                 let before = cuda_timings();
                 let started = Instant::now();
-                let out = prove()?;
+                let out = prove(input)?;
                 let time = started.elapsed();
                 if time < best.0 {
                     best = (time, peak_memory_mib(), cuda_timings().since(&before));
@@ -112,7 +119,7 @@ pub async fn run(config: BasicCircuitsConfig, txs: usize, runs: usize) -> anyhow
             circuit.prove(&instance.witness)?
         } else {
             let vector = circuit.witness_vector(&instance.witness)?;
-            let proof = comparison.row(&format!("0 {}", instance.circuit_id), circuit.data.common.degree_bits(), || Ok(circuit.prove_witness_vector(vector.clone())?))?;
+            let proof = comparison.row_from(&format!("0 {}", instance.circuit_id), circuit.data.common.degree_bits(), || vector.clone(), |vector| Ok(circuit.prove_witness_vector(vector)?))?;
             circuit.verify(proof.clone())?;
             proof
         };
