@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use cudarc::driver::{CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DeviceRepr, DriverError, LaunchConfig, PinnedHostSlice, PushKernelArg};
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 use plonky2::field::polynomial::{PolynomialCoeffs, PolynomialValues};
-use plonky2::field::types::{Field, PrimeField64};
+use plonky2::field::types::{Field, Field64, PrimeField64};
 use plonky2::hash::hash_types::HashOut;
 use plonky2::hash::merkle_proofs::MerkleProof;
 use plonky2::hash::merkle_tree::{MerkleCap, MerkleTree};
@@ -40,6 +40,7 @@ use plonky2::hash::poseidon::PoseidonHash;
 use rayon::prelude::*;
 
 use crate::cpu::{CpuBackend, tree_from_levels, tree_height};
+use crate::poseidon::State;
 use crate::quotient::{GateRecord, QuotientInputs, QuotientShape};
 use crate::{Committed, F, FetchError, Opening, ProverBackend};
 
@@ -54,6 +55,9 @@ const RETAINED_LDES: usize = 6;
 /// Circuits whose constants and sigmas stay on the device once uploaded: every circuit of a
 /// protocol version (four basic, four leaves, node, tip, scheduler, compression) and more.
 const RETAINED_CONSTANTS: usize = 16;
+
+/// Proof-of-work candidates searched per launch: at 16 bits, the chance that none works is e^-4.
+const POW_BLOCK: u64 = 1 << 18;
 
 /// Threads per block for every kernel: each thread works alone, so any multiple of a warp does.
 const THREADS: u32 = 256;
@@ -145,6 +149,7 @@ impl CudaBackend {
             coset_spread: function("coset_spread")?,
             dif_stage: function("dif_stage")?,
             interpolated: function("interpolated")?,
+            proof_of_work: function("proof_of_work")?,
             transpose: function("transpose")?,
             gather: function("gather")?,
             quotient: function("quotient")?,
@@ -222,6 +227,18 @@ impl ProverBackend for CudaBackend {
                 tracing::error!(error = %e, polynomials = values.len(), length = n, rate_bits, "the GPU failed to commit; committing on the CPU");
                 self.count_failure();
                 CpuBackend::detect().commit_values(values, rate_bits, salt_size, cap_height)
+            }
+        }
+    }
+
+    fn proof_of_work(&self, state: &State, at: usize, leading_zeros: u32) -> Option<u64> {
+        let result = self.lock().proof_of_work(state, at, leading_zeros);
+        match result {
+            Ok(witness) => Some(witness),
+            Err(e) => {
+                tracing::error!(error = %e, "the GPU failed to search for the proof of work; searching on the CPU");
+                self.count_failure();
+                None
             }
         }
     }
@@ -385,6 +402,7 @@ struct Kernels {
     coset_spread: CudaFunction,
     dif_stage: CudaFunction,
     interpolated: CudaFunction,
+    proof_of_work: CudaFunction,
     transpose: CudaFunction,
     gather: CudaFunction,
     quotient: CudaFunction,
@@ -682,6 +700,30 @@ impl Gpu {
         let values = stream.clone_dtoh(&out)?;
         laps.lap(transfers)?;
         Ok(values)
+    }
+
+    /// See [`ProverBackend::proof_of_work`]: blocks of candidates in order, each searched at
+    /// once, so the first block holding a witness holds the smallest.
+    fn proof_of_work(&mut self, state: &State, at: usize, leading_zeros: u32) -> Result<u64, DriverError> {
+        let Gpu { stream, kernels: k, timings, .. } = self;
+        let mut laps = Laps::start(stream, timings);
+        let on_device = stream.clone_htod(state)?;
+        let mut found = stream.clone_htod(&[u64::MAX])?;
+        laps.lap(transfers)?;
+        let at = u32::try_from(at).expect("a position in the state");
+        let mut first = 0;
+        loop {
+            // Candidates are field elements.
+            let count = POW_BLOCK.min(F::ORDER - first);
+            unsafe { stream.launch_builder(&k.proof_of_work).arg(&on_device).arg(&at).arg(&first).arg(&count).arg(&leading_zeros).arg(&mut found).launch(launch_config(count as usize)) }?;
+            let witness = stream.clone_dtoh(&found)?[0];
+            if witness != u64::MAX {
+                laps.lap(kernels)?;
+                return Ok(witness);
+            }
+            first += count;
+            assert!(first < F::ORDER, "a proof-of-work witness exists among the field's elements");
+        }
     }
 
     /// See [`ProverBackend::interpolate`].
@@ -1012,6 +1054,26 @@ mod tests {
     }
 
     #[test]
+    fn the_proof_of_work_found_on_the_gpu_is_the_smallest() {
+        let Some(cuda) = gpu("the_proof_of_work_found_on_the_gpu_is_the_smallest") else { return };
+        // The smallest candidate, by permutations on the CPU, a chunk at a time.
+        let smallest = |state: &State, at: usize, leading_zeros: u32| {
+            (0u64..).step_by(4096).find_map(|first| {
+                let mut states: Vec<State> = (first..first + 4096).map(|c| { let mut s = *state; s[at] = c; s }).collect();
+                crate::poseidon::permute_all(&mut states, crate::cpu::Simd::detect());
+                states.iter().position(|s| s[7].leading_zeros() >= leading_zeros).map(|i| first + i as u64)
+            }).expect("a witness")
+        };
+        // Every position a candidate takes; 19 bits usually needs more than one launch's block.
+        for (at, bits) in [(0, 1), (3, 8), (7, 12), (5, 16), (1, 19)] {
+            let state: State = std::array::from_fn(|_| F::rand().to_canonical_u64());
+            let got = ProverBackend::proof_of_work(&cuda, &state, at, bits).expect("searched on the GPU");
+            assert_eq!(got, smallest(&state, at, bits), "candidate at {at}, {bits} bits");
+        }
+        assert_no_failures(&cuda);
+    }
+
+    #[test]
     fn downloads_are_split_into_parts_of_whole_rows() {
         for count in 1..=70 {
             for width in [1, 3, 8] {
@@ -1091,7 +1153,7 @@ mod tests {
         // Down to one value, odd counts (downloaded in uneven parts), a 2^16 circuit's wires, and
         // values plonky2 leaves unreduced (at or above the order).
         for (log_n, count) in [(0, 1), (0, 3), (1, 2), (3, 9), (7, 1), (10, 17), (16, 135)] {
-            let values: Vec<PolynomialValues<F>> = (0..count).map(|_| PolynomialValues::new((0..1 << log_n).map(|i| if i % 3 == 0 { F::from_noncanonical_u64(rng.gen_range(<F as plonky2::field::types::Field64>::ORDER..=u64::MAX)) } else { F::rand() }).collect())).collect();
+            let values: Vec<PolynomialValues<F>> = (0..count).map(|_| PolynomialValues::new((0..1 << log_n).map(|i| if i % 3 == 0 { F::from_noncanonical_u64(rng.gen_range(F::ORDER..=u64::MAX)) } else { F::rand() }).collect())).collect();
             for on_coset in [false, true] {
                 let expected: Vec<PolynomialCoeffs<F>> = values.iter().map(|v| if on_coset { v.clone().coset_ifft(F::coset_shift()) } else { v.clone().ifft() }).collect();
                 let got = cuda.interpolate(values.clone(), on_coset);

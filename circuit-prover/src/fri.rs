@@ -5,7 +5,7 @@
 //! only the rows they name through [`Committed::open`], so a backend whose LDE rows stay on a
 //! device sends just those rows back.
 
-use plonky2::field::extension::{Extendable, FieldExtension, flatten, unflatten};
+use plonky2::field::extension::{Extendable, FieldExtension, unflatten};
 use plonky2::field::polynomial::{PolynomialCoeffs, PolynomialValues};
 use plonky2::field::types::{Field, PrimeField64};
 use plonky2::fri::FriParams;
@@ -15,7 +15,7 @@ use plonky2::hash::merkle_tree::MerkleTree;
 use plonky2::hash::poseidon::{PoseidonHash, SPONGE_RATE};
 use plonky2::iop::challenger::Challenger;
 use plonky2::plonk::plonk_common::reduce_with_powers;
-use plonky2::util::{log2_strict, reverse_index_bits_in_place};
+use plonky2::util::log2_strict;
 use rayon::prelude::*;
 
 use crate::commit::CommitmentRef;
@@ -58,7 +58,7 @@ fn fri_proof(backend: &dyn ProverBackend, trees: &[&dyn Committed], poly: Polyno
     let n = values.len();
     let (layers, final_poly, sponge) = commit_phase(backend, poly, values, challenger, fri_params);
     phases.done("FRI commit phase");
-    let pow_witness = proof_of_work(challenger, &sponge, fri_params.config.proof_of_work_bits);
+    let pow_witness = proof_of_work(backend, challenger, &sponge, fri_params.config.proof_of_work_bits);
     phases.done("FRI proof of work");
     let indices: Vec<usize> = challenger.get_n_challenges(fri_params.config.num_query_rounds).into_iter().map(|x| x.to_canonical_u64() as usize % n).collect();
     // Each initial tree opens every query's row at once: one fetch per tree from a device.
@@ -94,8 +94,10 @@ fn commit_phase(backend: &dyn ProverBackend, mut coeffs: PolynomialCoeffs<FE>, m
     let mut shift = F::coset_shift();
     for &arity_bits in &fri_params.reduction_arity_bits {
         let arity = 1 << arity_bits;
-        reverse_index_bits_in_place(&mut values.values);
-        let leaves = values.values.par_chunks(arity).map(flatten::<F, D>).collect();
+        // Leaf k holds points k·arity.. of the codeword in bit-reversed order, gathered in
+        // parallel (plonky2 reverses the whole codeword in place on one thread first).
+        let log_len = log2_strict(values.len());
+        let leaves = (0..values.len() / arity).into_par_iter().map(|k| (k * arity..(k + 1) * arity).flat_map(|m| <FE as FieldExtension<D>>::to_basefield_array(&values.values[crate::reverse_bits(m, log_len)])).collect()).collect();
         let tree = backend.merkle_tree(leaves, fri_params.config.cap_height);
         challenger.observe_cap(&tree.cap);
         layers.push(tree);
@@ -115,8 +117,8 @@ fn commit_phase(backend: &dyn ProverBackend, mut coeffs: PolynomialCoeffs<FE>, m
 /// The proof-of-work witness: the smallest element whose observation makes the next challenge
 /// have `bits` leading zeros (plonky2's grinding; the smallest, so a proof is reproducible).
 /// `sponge` is the transcript's sponge as `challenger` holds it; candidates are tried on copies of
-/// it, many permutations per SIMD pass.
-fn proof_of_work(challenger: &mut Challenger<F, PoseidonHash>, sponge: &Sponge, bits: u32) -> F {
+/// it, on the backend's device if it searches, else many permutations per SIMD pass.
+fn proof_of_work(backend: &dyn ProverBackend, challenger: &mut Challenger<F, PoseidonHash>, sponge: &Sponge, bits: u32) -> F {
     let min_leading_zeros = bits + (64 - F::order().bits()) as u32;
     let simd = Simd::detect();
     let works = |candidate: u64| {
@@ -140,7 +142,8 @@ fn proof_of_work(challenger: &mut Challenger<F, PoseidonHash>, sponge: &Sponge, 
             .find_map(|b| (b * block / step..(b + 1) * block / step).into_par_iter().find_map_first(|i| works_in(i * step)))
             .expect("a proof-of-work witness exists")
     };
-    let mut witness = search(&first_in_batch, POW_BATCH);
+    let on_device = backend.proof_of_work(&sponge.duplexed_with(0), sponge.buffer.len(), min_leading_zeros);
+    let mut witness = on_device.unwrap_or_else(|| search(&first_in_batch, POW_BATCH));
     if !works(witness) {
         // The copy disagrees with plonky2's challenger (which would be a bug here): grind on
         // the challenger itself, one candidate at a time.
@@ -371,7 +374,7 @@ mod tests {
             }
             let smallest = (0..).find(|&candidate| works(candidate)).unwrap();
             let mut ours = challenger.clone();
-            assert_eq!(proof_of_work(&mut ours, &sponge, bits).to_canonical_u64(), smallest, "seed {seed}, {observed} observed");
+            assert_eq!(proof_of_work(&CpuBackend::detect(), &mut ours, &sponge, bits).to_canonical_u64(), smallest, "seed {seed}, {observed} observed");
             // The witness is observed and its challenge drawn, as the verifier will.
             challenger.observe_element(F::from_canonical_u64(smallest));
             assert_eq!(ours.get_challenge(), { challenger.get_challenge(); challenger.get_challenge() });
@@ -385,7 +388,7 @@ mod tests {
         let mut sponge = Sponge::after_challenge(&challenger);
         challenger.observe_element(F::ONE);
         sponge.observe([F::TWO]);
-        let witness = proof_of_work(&mut challenger.clone(), &sponge, 8);
+        let witness = proof_of_work(&CpuBackend::detect(), &mut challenger.clone(), &sponge, 8);
         challenger.observe_element(witness);
         assert!(challenger.get_challenge().to_canonical_u64().leading_zeros() >= 8);
     }

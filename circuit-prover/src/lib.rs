@@ -100,6 +100,16 @@ pub trait ProverBackend: Send + Sync {
         (polynomials, tree)
     }
 
+    /// FRI's proof of work on the backend's device: the smallest candidate `c` such that the
+    /// Poseidon permutation of `state` with `c` written at position `at` (a transcript's sponge,
+    /// its pending inputs written in, then `c`) leaves an element with `leading_zeros` leading
+    /// zeros last in the rate, where the challenge is drawn. `None` where this backend does not
+    /// search (the prover then searches on the CPU).
+    fn proof_of_work(&self, state: &poseidon::State, at: usize, leading_zeros: u32) -> Option<u64> {
+        let _ = (state, at, leading_zeros);
+        None
+    }
+
     /// The quotient's values at its points, one vector per repetition, evaluated where the LDEs
     /// of the commitments `inputs` names lie; `None` where this backend does not (the prover then
     /// evaluates them on the CPU).

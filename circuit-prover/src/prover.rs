@@ -290,22 +290,31 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
                     *product *= inverse;
                 }
             });
-            // Z(g^0) = 1 and Z(g^{i+1}) is row i's last accumulation: a sequential scan.
-            let mut z = Vec::with_capacity(common_data.degree());
-            let mut columns = vec![Vec::with_capacity(common_data.degree()); common_data.num_partial_products];
-            let mut z_x = F::ONE;
-            for products in chunk_products.chunks_exact(width) {
-                z.push(z_x);
-                let mut acc = z_x;
-                for (column, product) in columns.iter_mut().zip(products) {
-                    acc *= *product;
-                    column.push(acc);
-                }
-                z_x = acc * products[common_data.num_partial_products];
-            }
-            if z_x != F::ONE {
+            // Z(g^0) = 1 and Z(g^{i+1}) is row i's last accumulation: a running product, scanned
+            // in parallel, a block of rows per task: each block's product, the products of the
+            // blocks before each, then every block's accumulations from its start.
+            let block = PERMUTATION_ROWS * width;
+            let block_products: Vec<F> = chunk_products.par_chunks(block).map(|b| b.iter().copied().product()).collect();
+            let starts: Vec<F> = block_products.iter().scan(F::ONE, |acc, &p| Some(std::mem::replace(acc, *acc * p))).collect();
+            let z_n: F = block_products.iter().copied().product();
+            if z_n != F::ONE {
                 return Err(ProveError::CopyConstraint { challenge });
             }
+            // Row-major: each row's Z, then its partial products.
+            let mut accumulations = vec![F::ZERO; chunk_products.len()];
+            accumulations.par_chunks_mut(block).zip(chunk_products.par_chunks(block)).zip(&starts).for_each(|((out, products), &start)| {
+                let mut acc = start;
+                for (out, products) in out.chunks_exact_mut(width).zip(products.chunks_exact(width)) {
+                    out[0] = acc;
+                    for (out, &product) in out[1..].iter_mut().zip(products) {
+                        acc *= product;
+                        *out = acc;
+                    }
+                    acc *= products[width - 1];
+                }
+            });
+            let mut columns: Vec<Vec<F>> = (0..width).into_par_iter().map(|c| accumulations.iter().skip(c).step_by(width).copied().collect()).collect();
+            let z = columns.remove(0);
             zs.push(PolynomialValues::new(z));
             partial_products.extend(columns.into_iter().map(PolynomialValues::new));
         }

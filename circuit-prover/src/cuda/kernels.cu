@@ -169,6 +169,20 @@ extern "C" __global__ void dif_stage(u64* data, u32 log_size, u32 log_half, cons
     data[at + half] = gl_mul(gl_sub(x, y), twiddles[i << (log_size - 1 - log_half)]);
 }
 
+// FRI's proof of work: candidate first + t written at position `at` of the sponge's state
+// (after its pending inputs), permuted; the smallest candidate whose challenge (the rate's last
+// element) has `leading_zeros` leading zeros goes to *found, which starts at 2^64 - 1.
+extern "C" __global__ void proof_of_work(const u64* state, u32 at, u64 first, u64 count, u32 leading_zeros, u64* found) {
+    u64 t = thread_index();
+    if (t >= count) return;
+    u64 s[12];
+#pragma unroll
+    for (int k = 0; k < 12; k++) s[k] = state[k];
+    s[at] = first + t;
+    poseidon(s);
+    if ((u32)__clzll(s[7]) >= leading_zeros) atomicMin(found, first + t);
+}
+
 // Coefficient k of each column from an inverse NTT's output (`dif_stage` run with the inverse
 // root's twiddles leaves n times the coefficients in bit-reversed order), times
 // scales[k] = 1/n (times the inverse coset shift's k-th power, for values on a coset).
