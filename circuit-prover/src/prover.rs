@@ -15,7 +15,6 @@ use plonky2::gates::gate::GateRef;
 use plonky2::hash::hash_types::HashOut;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::challenger::Challenger;
-use plonky2::iop::target::Target;
 use plonky2::iop::witness::{PartialWitness, PartitionWitness, Witness};
 use plonky2::plonk::circuit_data::{CircuitConfig, CommonCircuitData, ProverOnlyCircuitData, VerifierCircuitData, VerifierOnlyCircuitData};
 use plonky2::plonk::config::{GenericConfig, Hasher};
@@ -58,6 +57,9 @@ impl Oracle {
         config.zero_knowledge && self.blinded()
     }
 }
+
+/// Rows of the witness one task lays out as wire columns.
+const WIRE_TILE: usize = 64;
 
 /// Rows whose permutation quotients one task computes, their denominators inverted together.
 const PERMUTATION_ROWS: usize = 64;
@@ -211,12 +213,35 @@ impl Phases {
     }
 }
 
-/// The witness as one column per wire (unset wires are zero), each column built on its own
-/// thread.
+/// The witness as one column per wire (unset wires are zero). Built a tile of rows at a time,
+/// so each row's wires are looked up in order (by column, every lookup of the representatives'
+/// map was a cache line of its own), each tile laid out column by column, then every column
+/// gathered from the tiles.
 fn wire_columns(witness_vector: &PartitionWitness<'_, F>) -> Vec<PolynomialValues<F>> {
-    (0..witness_vector.num_wires)
+    let (degree, num_wires) = (witness_vector.degree, witness_vector.num_wires);
+    let tiles: Vec<Vec<F>> = (0..degree.div_ceil(WIRE_TILE))
         .into_par_iter()
-        .map(|column| PolynomialValues::new((0..witness_vector.degree).map(|row| witness_vector.try_get_target(Target::wire(row, column)).unwrap_or(F::ZERO)).collect()))
+        .map(|t| {
+            let rows = t * WIRE_TILE..((t + 1) * WIRE_TILE).min(degree);
+            let mut tile = vec![F::ZERO; rows.len() * num_wires];
+            for (r, row) in rows.clone().enumerate() {
+                for (column, &rep) in witness_vector.representative_map[row * num_wires..(row + 1) * num_wires].iter().enumerate() {
+                    tile[column * rows.len() + r] = witness_vector.values[rep].unwrap_or(F::ZERO);
+                }
+            }
+            tile
+        })
+        .collect();
+    (0..num_wires)
+        .into_par_iter()
+        .map(|column| {
+            let mut values = Vec::with_capacity(degree);
+            for tile in &tiles {
+                let rows = tile.len() / num_wires;
+                values.extend_from_slice(&tile[column * rows..(column + 1) * rows]);
+            }
+            PolynomialValues::new(values)
+        })
         .collect()
 }
 
