@@ -28,13 +28,25 @@ pub enum BasicProveError {
     WrongCircuit { circuit: CircuitId, witness: CircuitId },
     #[error("{circuit}: the witness does not satisfy the circuit: {reason}")]
     Unsatisfied { circuit: CircuitId, reason: String },
+    #[error("{circuit}: the prover's backend failed: {reason}")]
+    Backend { circuit: CircuitId, reason: String },
 }
 
 impl BasicProveError {
-    /// Neither a mismatched nor an unsatisfiable witness improves on a retry.
+    /// Neither a mismatched nor an unsatisfiable witness improves on a retry; a backend's
+    /// failure (a GPU that computed wrongly, say) may.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::WrongCircuit { .. } | Self::Unsatisfied { .. } => false,
+            Self::Backend { .. } => true,
+        }
+    }
+
+    /// A proof of `circuit` that failed: the backend's fault, or the witness's.
+    pub fn proving(circuit: CircuitId, error: anyhow::Error) -> Self {
+        match crate::proving::is_backend_fault(&error) {
+            true => Self::Backend { circuit, reason: error.to_string() },
+            false => Self::Unsatisfied { circuit, reason: error.to_string() },
         }
     }
 }
@@ -99,7 +111,7 @@ impl BasicCircuit {
     /// Proves from a witness vector.
     pub fn prove_witness_vector(&self, witness_vector: PartitionWitness<'_, F>) -> Result<ProofWithPublicInputs<F, C, D>, BasicProveError> {
         crate::proving::prove_witness_vector(&self.data, witness_vector)
-            .map_err(|e| BasicProveError::Unsatisfied { circuit: self.id, reason: e.to_string() })
+            .map_err(|e| BasicProveError::proving(self.id, e))
     }
 
     /// Witness vector and proof in one call.
@@ -111,5 +123,27 @@ impl BasicCircuit {
     /// Checks a proof against this circuit's verification key.
     pub fn verify(&self, proof: ProofWithPublicInputs<F, C, D>) -> anyhow::Result<()> {
         self.data.verify(proof)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use via_circuit_prover::prover::ProveError;
+
+    use super::*;
+    use crate::aggregation::AggregationError;
+
+    #[test]
+    fn a_backend_failure_is_retried_and_a_bad_witness_is_not() {
+        let rejected = || ProveError::Rejected("a Merkle proof fails".into()).into();
+        let broken = || ProveError::CopyConstraint { challenge: 0 }.into();
+        let basic = BasicProveError::proving(CircuitId::TxExecution, rejected());
+        assert!(matches!(basic, BasicProveError::Backend { .. }) && basic.is_retryable(), "{basic}");
+        let basic = BasicProveError::proving(CircuitId::TxExecution, broken());
+        assert!(matches!(basic, BasicProveError::Unsatisfied { .. }) && !basic.is_retryable(), "{basic}");
+        let aggregation = AggregationError::proving("node".into(), rejected());
+        assert!(matches!(aggregation, AggregationError::Backend { .. }) && aggregation.is_retryable(), "{aggregation}");
+        let aggregation = AggregationError::proving("node".into(), broken());
+        assert!(matches!(aggregation, AggregationError::Proving { .. }) && !aggregation.is_retryable(), "{aggregation}");
     }
 }

@@ -14,6 +14,7 @@ use plonky2::plonk::proof::ProofWithPublicInputs;
 use via_circuit_prover::ProverBackend;
 use via_circuit_prover::cpu::CpuBackend;
 use via_circuit_prover::cuda::{CudaBackend, CudaError};
+use via_circuit_prover::prover::ProveError;
 use via_circuit_prover::witness::generate_witness;
 use via_schemas::config::ProverBackendKind;
 
@@ -101,6 +102,13 @@ pub fn prove(data: &CircuitData<F, C, D>, inputs: PartialWitness<F>) -> anyhow::
     prove_witness_vector(data, witness_vector)
 }
 
+/// Whether a proof failed for its backend's sake rather than its witness's: plonky2's verifier
+/// rejected it though the witness holds (a device computed wrongly), or committed rows could not
+/// be fetched from the device. Another try may succeed, so the job is retried.
+pub fn is_backend_fault(error: &anyhow::Error) -> bool {
+    matches!(error.downcast_ref::<ProveError>(), Some(ProveError::Rejected(_) | ProveError::Fetch(_)))
+}
+
 /// Proves from a witness vector with this process's prover.
 pub fn prove_witness_vector(data: &CircuitData<F, C, D>, witness_vector: PartitionWitness<'_, F>) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
     current().prove_witness_vector(data, witness_vector)
@@ -109,6 +117,14 @@ pub fn prove_witness_vector(data: &CircuitData<F, C, D>, witness_vector: Partiti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backend_faults_are_told_from_bad_witnesses() {
+        assert!(is_backend_fault(&ProveError::Rejected("a Merkle proof fails".into()).into()));
+        assert!(is_backend_fault(&ProveError::Fetch(via_circuit_prover::FetchError("device lost".into())).into()));
+        assert!(!is_backend_fault(&ProveError::CopyConstraint { challenge: 0 }.into()));
+        assert!(!is_backend_fault(&anyhow::anyhow!("the witness does not satisfy the circuit")));
+    }
 
     #[test]
     fn auto_takes_the_gpu_where_there_is_one_and_the_cpu_otherwise() {

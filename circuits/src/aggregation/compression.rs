@@ -74,7 +74,7 @@ impl CompressionCircuit {
     pub fn prove(&self, inner: &Proof) -> Result<Proof, AggregationError> {
         let what = || format!("compression layer {}", self.layer);
         self.inner.verify(inner.clone()).map_err(|e| AggregationError::WrongKey { what: what(), index: 0, circuit: if self.layer == 0 { "scheduler".into() } else { format!("compression layer {}", self.layer - 1) }, reason: e.to_string() })?;
-        let proving = |e: anyhow::Error| AggregationError::Proving { what: what(), reason: e.to_string() };
+        let proving = |e: anyhow::Error| AggregationError::proving(what(), e);
         let mut pw = PartialWitness::new();
         pw.set_proof_with_pis_target(&self.proof, inner).map_err(proving)?;
         crate::proving::prove(&self.data, pw).map_err(proving)

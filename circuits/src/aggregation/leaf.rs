@@ -164,7 +164,7 @@ impl LeafCircuit {
     }
 
     fn prove_checked(&self, proofs: &[Proof]) -> Result<Proof, AggregationError> {
-        let proving = |e: anyhow::Error| AggregationError::Proving { what: self.what(), reason: e.to_string() };
+        let proving = |e: anyhow::Error| AggregationError::proving(self.what(), e);
         let mut pw = PartialWitness::new();
         let last = proofs.last().ok_or_else(|| AggregationError::Empty { what: self.what() })?;
         for (i, target) in self.targets.proofs.iter().enumerate() {

@@ -61,8 +61,8 @@ pub(crate) mod payload {
     pub const COUNT: usize = LAST_OUT + STATE_WIDTH;
 }
 
-/// Why a step of aggregation refused its inputs. None is fixed by retrying: each names the
-/// offending proof.
+/// Why a step of aggregation refused its inputs (each names the offending proof; none is fixed
+/// by retrying) or failed on the prover's backend (which a retry may fix).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AggregationError {
     #[error("{what}: no proofs to aggregate")]
@@ -81,10 +81,20 @@ pub enum AggregationError {
     Inconsistent { what: String, reason: String },
     #[error("{what}: proving failed: {reason}")]
     Proving { what: String, reason: String },
+    #[error("{what}: the prover's backend failed: {reason}")]
+    Backend { what: String, reason: String },
 }
 
 impl AggregationError {
-    /// Aggregation errors name bad inputs; retrying them cannot help.
+    /// A proof of `what` that failed: the backend's fault, or its inputs'.
+    pub fn proving(what: String, error: anyhow::Error) -> Self {
+        match crate::proving::is_backend_fault(&error) {
+            true => Self::Backend { what, reason: error.to_string() },
+            false => Self::Proving { what, reason: error.to_string() },
+        }
+    }
+
+    /// Bad inputs are not fixed by retrying; a backend's failure may be.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Empty { .. }
@@ -95,6 +105,7 @@ impl AggregationError {
             | Self::Unchained { .. }
             | Self::Inconsistent { .. }
             | Self::Proving { .. } => false,
+            Self::Backend { .. } => true,
         }
     }
 }

@@ -229,7 +229,7 @@ impl NodeCircuit {
                 return Err(AggregationError::Unchained { what, index, previous: index - 1 });
             }
         }
-        let proving = |e: anyhow::Error| AggregationError::Proving { what: "node".into(), reason: e.to_string() };
+        let proving = |e: anyhow::Error| AggregationError::proving("node".into(), e);
         let mut pw = PartialWitness::new();
         let last = children.last().expect("at least two");
         for (i, (target, flag)) in self.targets.children.iter().zip(self.targets.is_node).enumerate() {

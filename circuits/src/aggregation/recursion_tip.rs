@@ -85,7 +85,7 @@ impl RecursionTipCircuit {
             }
             node.verify(root).map_err(|e| AggregationError::WrongKey { what: what.clone(), index, circuit: id.to_string(), reason: e.to_string() })?;
         }
-        let proving = |e: anyhow::Error| AggregationError::Proving { what: "recursion tip".into(), reason: e.to_string() };
+        let proving = |e: anyhow::Error| AggregationError::proving("recursion tip".into(), e);
         let mut pw = PartialWitness::new();
         for ((target, flag), root) in self.targets.roots.iter().zip(&self.targets.is_node).zip(roots) {
             pw.set_proof_with_pis_target(target, &root.proof).map_err(proving)?;

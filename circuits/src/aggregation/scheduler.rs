@@ -181,7 +181,7 @@ impl SchedulerCircuit {
 
     fn prove_checked(&self, tip_proof: &Proof, public_data: &BatchPublicData) -> Result<Proof, AggregationError> {
         let what = || "scheduler".to_string();
-        let proving = |e: anyhow::Error| AggregationError::Proving { what: what(), reason: e.to_string() };
+        let proving = |e: anyhow::Error| AggregationError::proving(what(), e);
         let mut pw = PartialWitness::new();
         pw.set_proof_with_pis_target(&self.targets.tip_proof, tip_proof).map_err(proving)?;
         for (t, v) in self.targets.fields.iter().zip(public_data_fields(public_data)) {
