@@ -80,15 +80,20 @@ where
 /// Commits to `polynomials` (all of one degree) at rate `2^-rate_bits`, with a cap of
 /// `2^cap_height`. Blinding salts every leaf with random elements, as plonky2 does.
 pub fn commit(backend: &dyn ProverBackend, polynomials: Vec<PolynomialCoeffs<F>>, rate_bits: usize, blinding: bool, cap_height: usize) -> Commitment {
-    let tree = backend.commit_lde(&polynomials, rate_bits, if blinding { SALT_SIZE } else { 0 }, cap_height);
+    let tree = backend.commit_lde(&polynomials, rate_bits, salt_size(blinding), cap_height);
     Commitment { polynomials, tree }
 }
 
 /// Commits to the polynomials whose values on the subgroup of their length are `values`, as
 /// [`commit`] does to coefficients: the backend interpolates them where it commits.
 pub fn commit_values(backend: &dyn ProverBackend, values: &[PolynomialValues<F>], rate_bits: usize, blinding: bool, cap_height: usize) -> Commitment {
-    let (polynomials, tree) = backend.commit_values(values, rate_bits, if blinding { SALT_SIZE } else { 0 }, cap_height);
+    let (polynomials, tree) = backend.commit_values(values, rate_bits, salt_size(blinding), cap_height);
     Commitment { polynomials, tree }
+}
+
+/// Elements appended to every leaf: a blinded commitment's salt, or none.
+fn salt_size(blinding: bool) -> usize {
+    if blinding { SALT_SIZE } else { 0 }
 }
 
 #[cfg(test)]

@@ -207,7 +207,7 @@ impl ProverBackend for CudaBackend {
         if values.is_empty() {
             return Vec::new();
         }
-        let n = check_value_lengths(&values);
+        let n = check_lengths(values.iter().map(PolynomialValues::len));
         let result = self.lock().interpolate(&values, on_coset);
         match result {
             Ok(polynomials) => polynomials,
@@ -220,7 +220,7 @@ impl ProverBackend for CudaBackend {
     }
 
     fn commit_values(&self, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> (Vec<PolynomialCoeffs<F>>, Box<dyn Committed>) {
-        let n = check_value_lengths(values);
+        let n = check_lengths(values.iter().map(PolynomialValues::len));
         match self.commit_on_device(LdeInput::Values(values), rate_bits, salt_size, cap_height) {
             Ok((tree, coefficients)) => (coefficients.expect("values' coefficients come back"), Box::new(tree)),
             Err(e) => {
@@ -270,7 +270,7 @@ impl ProverBackend for CudaBackend {
         if polynomials.is_empty() {
             return Vec::new();
         }
-        check_lengths(polynomials);
+        check_lengths(polynomials.iter().map(PolynomialCoeffs::len));
         let result = self.lock().lde(polynomials, rate_bits, 0, None);
         match result {
             Ok((rows, _)) => rows,
@@ -283,7 +283,7 @@ impl ProverBackend for CudaBackend {
     }
 
     fn commit_lde(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Box<dyn Committed> {
-        check_lengths(polynomials);
+        check_lengths(polynomials.iter().map(PolynomialCoeffs::len));
         match self.commit_on_device(LdeInput::Coefficients(polynomials), rate_bits, salt_size, cap_height) {
             Ok((tree, _)) => Box::new(tree),
             Err(e) => {
@@ -295,7 +295,7 @@ impl ProverBackend for CudaBackend {
     }
 
     fn lde_merkle_tree(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
-        check_lengths(polynomials);
+        check_lengths(polynomials.iter().map(PolynomialCoeffs::len));
         let height = tree_height(polynomials[0].len() << rate_bits, cap_height);
         let result = self.lock().lde(polynomials, rate_bits, salt_size, Some(height - cap_height));
         match result {
@@ -382,18 +382,13 @@ fn digest(elements: &[u64]) -> HashOut<F> {
     HashOut { elements: std::array::from_fn(|i| F::from_canonical_u64(elements[i])) }
 }
 
-/// Values interpolation takes: at least one polynomial's, all of one power-of-two length, which
-/// is returned.
-fn check_value_lengths(values: &[PolynomialValues<F>]) -> usize {
-    let n = values.first().expect("values to interpolate").len();
-    assert!(n.is_power_of_two() && values.iter().all(|v| v.len() == n), "interpolation needs values of one power-of-two length");
+/// What an LDE or an interpolation takes: at least one polynomial (by coefficients or values),
+/// all of one power-of-two length, which is returned.
+fn check_lengths(lengths: impl IntoIterator<Item = usize>) -> usize {
+    let mut lengths = lengths.into_iter();
+    let n = lengths.next().expect("polynomials to transform");
+    assert!(n.is_power_of_two() && lengths.all(|len| len == n), "an LDE or interpolation needs polynomials of one power-of-two length");
     n
-}
-
-/// Polynomials an LDE takes: at least one, all of one power-of-two length.
-fn check_lengths(polynomials: &[PolynomialCoeffs<F>]) {
-    let n = polynomials.first().expect("polynomials to commit to").len();
-    assert!(n.is_power_of_two() && polynomials.iter().all(|p| p.len() == n), "an LDE needs polynomials of one power-of-two length");
 }
 
 struct Kernels {
@@ -671,9 +666,7 @@ impl Gpu {
         let coefficients = match input {
             LdeInput::Values(_) => {
                 let (count, n) = input.shape();
-                let interpolated = buffers.input.as_ref().expect("interpolated");
-                let rows = laps.untimed(|timings| download_rows(copies, interpolated, count, n, &mut buffers.parts, timings))?;
-                Some(rows.into_iter().map(PolynomialCoeffs::new).collect())
+                Some(laps.untimed(|timings| download_coefficients(copies, buffers, count, n, timings))?)
             }
             LdeInput::Coefficients(_) => None,
         };
@@ -735,9 +728,7 @@ impl Gpu {
         laps.lap(transfers)?;
         interpolate_values(stream, k, buffers, count, n, on_coset)?;
         laps.lap(kernels)?;
-        let input = buffers.input.as_ref().expect("interpolated");
-        let coefficients = laps.untimed(|timings| download_rows(copies, input, count, n, &mut buffers.parts, timings))?;
-        Ok(coefficients.into_iter().map(PolynomialCoeffs::new).collect())
+        laps.untimed(|timings| download_coefficients(copies, buffers, count, n, timings))
     }
 
     /// Every row of a kept LDE, in leaf order.
@@ -806,11 +797,20 @@ fn coset_lde(stream: &Arc<CudaStream>, k: &Kernels, buffers: &mut Buffers, laps:
     let (shift_powers, twiddles) = (&buffers.shift_powers[&log_n], &buffers.twiddles[&log_size]);
     let (log_n32, log_size32, total) = (log_n as u32, log_size as u32, (columns * size) as u64);
     unsafe { stream.launch_builder(&k.coset_spread).arg(input).arg(&log_n32).arg(&log_size32).arg(shift_powers).arg(&total).arg(&mut *data).launch(launch_config(columns * size)) }?;
-    let butterflies = (columns * size / 2) as u64;
-    for log_half in (0..log_size as u32).rev() {
-        unsafe { stream.launch_builder(&k.dif_stage).arg(&mut *data).arg(&log_size32).arg(&log_half).arg(twiddles).arg(&butterflies).launch(launch_config(columns * size / 2)) }?;
-    }
+    dif_stages(stream, k, data, columns, log_size, twiddles)?;
     Ok((width, size))
+}
+
+/// Every radix-2 decimation-in-frequency stage over `columns` columns of `2^log_size` values in
+/// `data`, with `twiddles` (the root's powers for an NTT, the inverse root's for an inverse one):
+/// each column's transform, in bit-reversed order.
+fn dif_stages(stream: &Arc<CudaStream>, k: &Kernels, data: &mut CudaSlice<u64>, columns: usize, log_size: usize, twiddles: &CudaSlice<u64>) -> Result<(), DriverError> {
+    let log_size32 = log_size as u32;
+    let butterflies = ((columns << log_size) / 2) as u64;
+    for log_half in (0..log_size32).rev() {
+        unsafe { stream.launch_builder(&k.dif_stage).arg(&mut *data).arg(&log_size32).arg(&log_half).arg(twiddles).arg(&butterflies).launch(launch_config(butterflies as usize)) }?;
+    }
+    Ok(())
 }
 
 /// Stages `values` (of one length `n`) in pinned memory, column after column, and uploads them
@@ -844,14 +844,18 @@ fn interpolate_values(stream: &Arc<CudaStream>, k: &Kernels, buffers: &mut Buffe
         true => table(stream, &mut buffers.coset_scales, log_n, n_inverse, F::coset_shift().inverse(), n)?,
     };
     let data = buffers.rows.as_mut().expect("uploaded");
+    dif_stages(stream, k, data, count, log_n, twiddles)?;
     let (log_n32, total) = (log_n as u32, (count * n) as u64);
-    let butterflies = total / 2;
-    for log_half in (0..log_n32).rev() {
-        unsafe { stream.launch_builder(&k.dif_stage).arg(&mut *data).arg(&log_n32).arg(&log_half).arg(twiddles).arg(&butterflies).launch(launch_config(count * n / 2)) }?;
-    }
     let input = grown(stream, &mut buffers.input, count * n)?;
     unsafe { stream.launch_builder(&k.interpolated).arg(&*data).arg(&log_n32).arg(scales).arg(&total).arg(input).launch(launch_config(count * n)) }?;
     Ok(())
+}
+
+/// The `count` polynomials of `n` coefficients [`interpolate_values`] left in `buffers.input`.
+fn download_coefficients(stream: &Arc<CudaStream>, buffers: &mut Buffers, count: usize, n: usize, timings: &mut CudaTimings) -> Result<Vec<PolynomialCoeffs<F>>, DriverError> {
+    let interpolated = buffers.input.as_ref().expect("interpolated");
+    let rows = download_rows(stream, interpolated, count, n, &mut buffers.parts, timings)?;
+    Ok(rows.into_iter().map(PolynomialCoeffs::new).collect())
 }
 
 /// The LDE's columns as rows of `width` (for plonky2's `Vec` per row).
