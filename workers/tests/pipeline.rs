@@ -48,6 +48,9 @@ struct Pipeline {
     dir: tempfile::TempDir,
     core_port: u16,
     deployment: String,
+    /// The S3 pipeline's prefix in the bucket (a directory of s3s-fs), removed with the pipeline:
+    /// it holds a copy of the keys, 1.7 GB a run.
+    s3_prefix: Option<PathBuf>,
     children: Vec<(String, Child)>,
 }
 
@@ -58,6 +61,8 @@ impl Pipeline {
         let deployment = format!("test-{name}-{}-{}/", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis());
         let keys = KEYS.display();
         let root = dir.path().display();
+        let s3_prefix = matches!(backends, Backends::S3AndPostgres)
+            .then(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.stack/s3").join(env("VIA_TEST_S3_BUCKET")).join(deployment.trim_end_matches('/')));
         let (storage, records) = match backends {
             Backends::LocalAndSqlite => (format!("url = \"file://{root}/blobs\""), format!("database_url = \"sqlite://{root}/prover.db\"")),
             Backends::S3AndPostgres => {
@@ -106,7 +111,7 @@ metrics_addr = "127.0.0.1:0"
             temporal = env("VIA_TEST_TEMPORAL_ADDRESS"),
         );
         std::fs::write(dir.path().join("prover.toml"), config).unwrap();
-        Self { dir, core_port, deployment, children: Vec::new() }
+        Self { dir, core_port, deployment, s3_prefix, children: Vec::new() }
     }
 
     fn path(&self) -> &Path {
@@ -211,6 +216,9 @@ impl Drop for Pipeline {
             let _ = child.kill();
             let _ = child.wait();
         }
+        if let Some(prefix) = &self.s3_prefix {
+            let _ = std::fs::remove_dir_all(prefix);
+        }
     }
 }
 
@@ -306,7 +314,7 @@ fn two_batches_end_to_end_on_postgres_and_s3() {
     assert!(p.log("worker").contains("fetched keys from the object store"), "{}", p.log("worker"));
     assert!(worker_keys.join("0.1.0/manifest.json").exists(), "the fetched keys stay for the next start");
     // The blobs went to S3: the bucket is a directory of s3s-fs.
-    let bucket = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.stack/s3").join(env("VIA_TEST_S3_BUCKET")).join(p.deployment.trim_end_matches('/'));
+    let bucket = p.s3_prefix.as_ref().unwrap();
     assert!(bucket.join("0.1.0/batches/2/round_5/final_proof.bin").exists(), "final proof in S3 under {}", bucket.display());
 }
 
