@@ -9,27 +9,40 @@
 //! order in which they are found differs. A recursive verifier's generators (Poseidon
 //! permutations along Merkle paths, FRI's folding) come in waves of hundreds, and on a GPU
 //! machine an aggregation circuit's proof takes less time than plonky2's loop.
+//!
+//! plonky2's Poseidon gate generator is most of a recursive verifier's generator time (11,000 of
+//! a leaf's 28,000 generators, four fifths of their time): it computes the permutation in generic
+//! field arithmetic. The loop runs those gates itself ([`crate::poseidon::gate_trace`], the same
+//! values), and weighs a wave by its generators' cost when choosing whether to split it.
 
-use plonky2::iop::generator::GeneratedValues;
+use plonky2::hash::poseidon::{HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, SPONGE_WIDTH};
+use plonky2::iop::generator::{GeneratedValues, WitnessGeneratorRef};
 use plonky2::iop::target::Target;
+use plonky2::iop::wire::Wire;
 use plonky2::iop::witness::{PartialWitness, PartitionWitness, WitnessWrite};
 use plonky2::plonk::circuit_data::{CommonCircuitData, ProverOnlyCircuitData};
-use plonky2::plonk::config::GenericConfig;
+use plonky2::plonk::config::{GenericConfig, GenericHashOut};
 use rayon::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use crate::F;
 use crate::prover::D;
 
 /// Generators of a wave run by one task at least (a Poseidon permutation's takes microseconds, an
-/// arithmetic gate's much less).
+/// arithmetic gate's much less), counted in [`POSEIDON_WEIGHT`]'s units.
 const GENERATORS_PER_TASK: usize = 16;
+
+/// A Poseidon gate's run against another generator's, roughly (a permutation and 122 values set,
+/// against an arithmetic gate's few products).
+const POSEIDON_WEIGHT: usize = 8;
 
 /// Newly set wires whose watchers one task looks up at least.
 const WIRES_PER_TASK: usize = 256;
 
-/// Waves of fewer generators run on the loop's thread alone.
+/// Waves of less weight (generators, a Poseidon gate's counted [`POSEIDON_WEIGHT`] times) run on
+/// the loop's thread alone.
 const SEQUENTIAL_BELOW: usize = 128;
 
 /// Wires a generator sets, roughly (a Poseidon gate's are 12 outputs and its round values): how
@@ -80,6 +93,7 @@ pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
 /// Runs every generator once its watched wires are set, in waves, into `witness`.
 fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, prover_data: &ProverOnlyCircuitData<F, C, D>) -> Result<(), WitnessError> {
     let generators = &prover_data.generators;
+    let poseidon_rows = poseidon_gate_rows(prover_data.circuit_digest.to_bytes(), generators);
     let (watching, mut missing) = Watchers::new(&prover_data.generator_indices_by_watches, witness, generators.len());
     let (num_wires, degree) = (witness.num_wires, witness.degree);
     let representatives = &prover_data.representative_map;
@@ -89,16 +103,20 @@ fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, 
     // any wave that sets a wire.
     let mut unfinished = Vec::new();
     while !wave.is_empty() {
-        let run = |&index: &usize| {
-            let mut values = GeneratedValues::empty();
-            let done = generators[index].0.run(witness, &mut values);
-            (done, values.target_values.into_iter().map(|(target, value)| (target, representatives[target.index(num_wires, degree)], value)).collect())
+        let run = |&index: &usize| match poseidon_rows[index] {
+            Some(row) => (true, poseidon_gate_values(witness, representatives, row as usize)),
+            None => {
+                let mut values = GeneratedValues::empty();
+                let done = generators[index].0.run(witness, &mut values);
+                (done, values.target_values.into_iter().map(|(target, value)| (target, representatives[target.index(num_wires, degree)], value)).collect())
+            }
         };
         // Most of a basic circuit's waves are a few generators: waking the pool for them costs
         // more than running them.
-        let results: Vec<(bool, Vec<Generated>)> = match wave.len() < SEQUENTIAL_BELOW {
+        let weight: usize = wave.iter().map(|&index| if poseidon_rows[index].is_some() { POSEIDON_WEIGHT } else { 1 }).sum();
+        let results: Vec<(bool, Vec<Generated>)> = match weight < SEQUENTIAL_BELOW {
             true => wave.iter().map(run).collect(),
-            false => wave.par_iter().with_min_len(GENERATORS_PER_TASK).map(run).collect(),
+            false => wave.par_iter().with_min_len((GENERATORS_PER_TASK * wave.len()).div_ceil(weight)).map(run).collect(),
         };
         // Values are set in queue order, on one thread (a wire given two values must be seen);
         // the generators they make ready are found in parallel.
@@ -142,6 +160,87 @@ fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, 
     }
 }
 
+/// Per generator of a circuit, the row of the Poseidon gate it generates, if it is one.
+type PoseidonGateRows = Arc<Vec<Option<u32>>>;
+
+/// plonky2's Poseidon gate generator's id.
+const POSEIDON_GENERATOR: &str = "PoseidonGenerator";
+
+/// Per generator, the row of the Poseidon gate it generates, if it is one, for the circuit with
+/// `digest` (its bytes). Found once per circuit and kept: asking every generator its id
+/// allocates (a million strings for a 2^16 basic circuit). The generator count is part of the
+/// key, so two circuits that share a digest but not their generators (the digest commits to the
+/// constraints, not to the generators) do not share rows.
+fn poseidon_gate_rows(digest: Vec<u8>, generators: &[WitnessGeneratorRef<F, D>]) -> PoseidonGateRows {
+    type ByCircuit = HashMap<(Vec<u8>, usize), PoseidonGateRows>;
+    static BY_CIRCUIT: LazyLock<Mutex<ByCircuit>> = LazyLock::new(Default::default);
+    let key = (digest, generators.len());
+    let known = BY_CIRCUIT.lock().expect("no panic while holding the lock").get(&key).cloned();
+    if let Some(rows) = known {
+        return rows;
+    }
+    let rows: PoseidonGateRows = Arc::new(
+        generators
+            .par_iter()
+            .map(|generator| match generator.0.id() == POSEIDON_GENERATOR {
+                // The gate generator watches its row's inputs, the first input first.
+                true => match generator.0.watch_list().first() {
+                    Some(Target::Wire(Wire { row, .. })) => Some(u32::try_from(*row).expect("rows fit in u32")),
+                    _ => None,
+                },
+                false => None,
+            })
+            .collect(),
+    );
+    BY_CIRCUIT.lock().expect("no panic while holding the lock").insert(key, rows.clone());
+    rows
+}
+
+/// The values plonky2's Poseidon gate generator sets for the gate at `row`, in its order, with
+/// each wire's representative: its inputs (wires 0 to 11) and swap flag (wire 24) are read,
+/// then the deltas (25 to 28), the first full rounds' S-box inputs (29 to 64), the partial
+/// rounds' (65 to 86), the last full rounds' (87 to 134) and the outputs (12 to 23) are set.
+fn poseidon_gate_values(witness: &PartitionWitness<'_, F>, representatives: &[usize], row: usize) -> Vec<Generated> {
+    const SWAP: usize = 2 * SPONGE_WIDTH;
+    const DELTA: usize = SWAP + 1;
+    const FULL_SBOX_0: usize = DELTA + 4;
+    const PARTIAL_SBOX: usize = FULL_SBOX_0 + SPONGE_WIDTH * (HALF_N_FULL_ROUNDS - 1);
+    const FULL_SBOX_1: usize = PARTIAL_SBOX + N_PARTIAL_ROUNDS;
+    const VALUES: usize = 4 + SPONGE_WIDTH * (2 * HALF_N_FULL_ROUNDS - 1) + N_PARTIAL_ROUNDS + SPONGE_WIDTH;
+    let (num_wires, degree) = (witness.num_wires, witness.degree);
+    let wire = |column: usize| {
+        let target = Target::wire(row, column);
+        (target, representatives[target.index(num_wires, degree)])
+    };
+    let get = |column: usize| witness.values[wire(column).1].expect("the generator runs once its watched wires are set");
+    let trace = crate::poseidon::gate_trace(std::array::from_fn(get), get(SWAP));
+    let mut values = Vec::with_capacity(VALUES);
+    let mut set = |column: usize, value: F| {
+        let (target, rep) = wire(column);
+        values.push((target, rep, value));
+    };
+    for (i, &delta) in trace.delta.iter().enumerate() {
+        set(DELTA + i, delta);
+    }
+    for (round, inputs) in trace.full_sbox_0.iter().enumerate() {
+        for (i, &x) in inputs.iter().enumerate() {
+            set(FULL_SBOX_0 + SPONGE_WIDTH * round + i, x);
+        }
+    }
+    for (round, &x) in trace.partial_sbox.iter().enumerate() {
+        set(PARTIAL_SBOX + round, x);
+    }
+    for (round, inputs) in trace.full_sbox_1.iter().enumerate() {
+        for (i, &x) in inputs.iter().enumerate() {
+            set(FULL_SBOX_1 + SPONGE_WIDTH * round + i, x);
+        }
+    }
+    for (i, &x) in trace.output.iter().enumerate() {
+        set(SPONGE_WIDTH + i, x);
+    }
+    values
+}
+
 /// The generators watching each wire's representative: plonky2's map, laid out for lookups by
 /// index (a wave sets up to a million wires) and built in parallel, a range of representatives
 /// per task (a 2^16 circuit's map has millions of entries).
@@ -178,7 +277,9 @@ impl<'a> Watchers<'a> {
 #[cfg(test)]
 mod tests {
     use plonky2::field::types::Field;
-    use plonky2::hash::poseidon::PoseidonHash;
+    use plonky2::hash::hashing::PlonkyPermutation;
+    use plonky2::hash::poseidon::{PoseidonHash, PoseidonPermutation};
+    use plonky2::plonk::config::AlgebraicHasher;
     use plonky2::iop::generator::generate_partial_witness;
     use plonky2::iop::target::Target;
     use plonky2::plonk::circuit_builder::CircuitBuilder;
@@ -190,7 +291,9 @@ mod tests {
     type C = PoseidonGoldilocksConfig;
 
     /// Two chains of Poseidon hashes and arithmetic from two inputs, joined at the end: waves
-    /// with several generators each, and generators that wait on values from earlier waves.
+    /// with several generators each, and generators that wait on values from earlier waves. Each
+    /// chain ends in a permutation whose halves are swapped when its input is odd, as a Merkle
+    /// path's are.
     fn chains() -> (CircuitData<F, C, D>, [Target; 2]) {
         let mut builder = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
         let inputs = [builder.add_virtual_target(), builder.add_virtual_target()];
@@ -201,7 +304,10 @@ mod tests {
                 let squared = builder.mul(digest.elements[0], digest.elements[1]);
                 value = builder.add(squared, digest.elements[2]);
             }
-            value
+            let odd = builder.split_le(input, 64)[0];
+            let state = PoseidonPermutation::new((0..SPONGE_WIDTH as u64).map(|i| builder.mul_const(F::from_canonical_u64(i + 1), value)));
+            let swapped = PoseidonHash::permute_swapped(state, odd, &mut builder);
+            builder.add(value, swapped.as_ref()[0])
         });
         let joined = builder.mul(ends[0], ends[1]);
         builder.register_public_input(joined);
@@ -220,6 +326,7 @@ mod tests {
     #[test]
     fn every_wire_is_plonky2s() {
         let (data, targets) = chains();
+        // Odd and even inputs: the swapped permutations run with swap 1 and 0.
         for values in [[3, 5], [u64::MAX >> 1, 1 << 31]] {
             let ours = generate_witness(inputs(targets, values), &data.prover_only, &data.common).unwrap();
             let theirs = generate_partial_witness(inputs(targets, values), &data.prover_only, &data.common).unwrap();
