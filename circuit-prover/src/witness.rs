@@ -16,16 +16,15 @@
 //! values), and weighs a wave by its generators' cost when choosing whether to split it.
 
 use plonky2::hash::poseidon::{HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, SPONGE_WIDTH};
-use plonky2::iop::generator::{GeneratedValues, WitnessGeneratorRef};
+use plonky2::iop::generator::GeneratedValues;
 use plonky2::iop::target::Target;
 use plonky2::iop::wire::Wire;
-use plonky2::iop::witness::{PartialWitness, PartitionWitness, WitnessWrite};
+use plonky2::iop::witness::{PartialWitness, PartitionWitness};
 use plonky2::plonk::circuit_data::{CommonCircuitData, ProverOnlyCircuitData};
 use plonky2::plonk::config::{GenericConfig, GenericHashOut};
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 use crate::F;
 use crate::prover::D;
@@ -71,6 +70,7 @@ pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
     common_data: &'a CommonCircuitData<F, D>,
 ) -> Result<PartitionWitness<'a, F>, WitnessError> {
     let started = std::time::Instant::now();
+    let plan = Plan::of(prover_data);
     // plonky2's `PartitionWitness::new`, its values (tens of megabytes) first touched in parallel.
     let mut witness = PartitionWitness {
         values: (0..prover_data.representative_map.len()).into_par_iter().map(|_| None).collect(),
@@ -78,42 +78,52 @@ pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
         num_wires: common_data.config.num_wires,
         degree: common_data.degree(),
     };
+    let mut missing: Vec<AtomicU32> = plan.watched.par_iter().map(|&count| AtomicU32::new(count)).collect();
     for (target, value) in inputs.target_values {
-        witness.set_target(target, value).map_err(|e| WitnessError::Conflict(e.to_string()))?;
+        let rep = prover_data.representative_map[target.index(witness.num_wires, witness.degree)];
+        match witness.values[rep] {
+            None => {
+                witness.values[rep] = Some(value);
+                for &index in plan.watchers_of(rep) {
+                    *missing[index as usize].get_mut() -= 1;
+                }
+            }
+            Some(old) if old != value => return Err(WitnessError::Conflict(format!("{target:?} was set to {old} and then to {value}"))),
+            Some(_) => {}
+        }
     }
     // A basic circuit's generators come in thousands of small waves: the loop runs on one of
     // the pool's threads, where a wave too small to split runs inline, rather than handing
     // every wave to the pool from outside it.
-    rayon::scope(|_| run_waves(&mut witness, prover_data))?;
+    rayon::scope(|_| run_waves(&mut witness, prover_data, &plan, missing))?;
     // On a GPU this is much of an aggregation circuit's proof.
     tracing::debug!(degree_bits = common_data.degree_bits(), generators = prover_data.generators.len(), seconds = format_args!("{:.3}", started.elapsed().as_secs_f64()), "witness generated");
     Ok(witness)
 }
 
-/// Runs every generator once its watched wires are set, in waves, into `witness`.
-fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, prover_data: &ProverOnlyCircuitData<F, C, D>) -> Result<(), WitnessError> {
+/// Runs every generator once its watched wires are set, in waves, into `witness`; `missing`
+/// counts each generator's watched representatives not yet set.
+fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, prover_data: &ProverOnlyCircuitData<F, C, D>, plan: &Plan, mut missing: Vec<AtomicU32>) -> Result<(), WitnessError> {
     let generators = &prover_data.generators;
-    let poseidon_rows = poseidon_gate_rows(prover_data.circuit_digest.to_bytes(), generators);
-    let (watching, mut missing) = Watchers::new(&prover_data.generator_indices_by_watches, witness, generators.len());
     let (num_wires, degree) = (witness.num_wires, witness.degree);
     let representatives = &prover_data.representative_map;
     let mut remaining = generators.len();
-    let mut wave: Vec<usize> = (0..generators.len()).filter(|&index| *missing[index].get_mut() == 0).collect();
+    let mut wave: Vec<u32> = (0..generators.len() as u32).filter(|&index| *missing[index as usize].get_mut() == 0).collect();
     // Generators that were ready but did not finish (none of plonky2's do): run again after
     // any wave that sets a wire.
     let mut unfinished = Vec::new();
     while !wave.is_empty() {
-        let run = |&index: &usize| match poseidon_rows[index] {
+        let run = |&index: &u32| match plan.poseidon_rows[index as usize] {
             Some(row) => (true, poseidon_gate_values(witness, representatives, row as usize)),
             None => {
                 let mut values = GeneratedValues::empty();
-                let done = generators[index].0.run(witness, &mut values);
+                let done = generators[index as usize].0.run(witness, &mut values);
                 (done, values.target_values.into_iter().map(|(target, value)| (target, representatives[target.index(num_wires, degree)], value)).collect())
             }
         };
         // Most of a basic circuit's waves are a few generators: waking the pool for them costs
         // more than running them.
-        let weight: usize = wave.iter().map(|&index| if poseidon_rows[index].is_some() { POSEIDON_WEIGHT } else { 1 }).sum();
+        let weight: usize = wave.iter().map(|&index| if plan.poseidon_rows[index as usize].is_some() { POSEIDON_WEIGHT } else { 1 }).sum();
         let results: Vec<(bool, Vec<Generated>)> = match weight < SEQUENTIAL_BELOW {
             true => wave.iter().map(run).collect(),
             false => wave.par_iter().with_min_len((GENERATORS_PER_TASK * wave.len()).div_ceil(weight)).map(run).collect(),
@@ -138,8 +148,8 @@ fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, 
                 }
             }
         }
-        let ready = |&rep: &usize| watching.of(rep).iter().copied().filter(|&index| missing[index].fetch_sub(1, Ordering::Relaxed) == 1);
-        let mut next: Vec<usize> = match newly_set.len() < SEQUENTIAL_BELOW * WIRES_PER_GENERATOR {
+        let ready = |&rep: &usize| plan.watchers_of(rep).iter().copied().filter(|&index| missing[index as usize].fetch_sub(1, Ordering::Relaxed) == 1);
+        let mut next: Vec<u32> = match newly_set.len() < SEQUENTIAL_BELOW * WIRES_PER_GENERATOR {
             true => newly_set.iter().flat_map(ready).collect(),
             false => newly_set.par_iter().with_min_len(WIRES_PER_TASK).flat_map_iter(ready).collect(),
         };
@@ -160,40 +170,84 @@ fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, 
     }
 }
 
-/// Per generator of a circuit, the row of the Poseidon gate it generates, if it is one.
-type PoseidonGateRows = Arc<Vec<Option<u32>>>;
+/// What the loop needs of a circuit beside plonky2's data, laid out once per circuit: plonky2's
+/// watcher map (a tree of vectors, millions of entries for a 2^16 circuit) as flat arrays, each
+/// generator's count of watched wires, and its Poseidon gate's row if it is one (asking every
+/// generator its id allocates a string). About 60 MB for a 2^16 basic circuit.
+struct Plan {
+    /// The generators watching representative `rep` are `watchers[offsets[rep]..offsets[rep + 1]]`.
+    offsets: Vec<u32>,
+    watchers: Vec<u32>,
+    /// Per generator, how many representatives it watches.
+    watched: Vec<u32>,
+    /// Per generator, the row of the Poseidon gate it generates, if it is one.
+    poseidon_rows: Vec<Option<u32>>,
+}
+
+/// Plans kept, the most recently used first: a protocol version's circuits (four basic, four
+/// leaves, node, recursion tip, scheduler, compression) and some to spare.
+const PLANS_KEPT: usize = 16;
 
 /// plonky2's Poseidon gate generator's id.
 const POSEIDON_GENERATOR: &str = "PoseidonGenerator";
 
-/// Per generator, the row of the Poseidon gate it generates, if it is one, for the circuit with
-/// `digest` (its bytes). Found once per circuit and kept: asking every generator its id
-/// allocates (a million strings for a 2^16 basic circuit). The generator count is part of the
-/// key, so two circuits that share a digest but not their generators (the digest commits to the
-/// constraints, not to the generators) do not share rows.
-fn poseidon_gate_rows(digest: Vec<u8>, generators: &[WitnessGeneratorRef<F, D>]) -> PoseidonGateRows {
-    type ByCircuit = HashMap<(Vec<u8>, usize), PoseidonGateRows>;
-    static BY_CIRCUIT: LazyLock<Mutex<ByCircuit>> = LazyLock::new(Default::default);
-    let key = (digest, generators.len());
-    let known = BY_CIRCUIT.lock().expect("no panic while holding the lock").get(&key).cloned();
-    if let Some(rows) = known {
-        return rows;
+impl Plan {
+    /// The plan of the circuit of `prover_data`, laid out on first use. Plans are keyed by the
+    /// circuit's digest and generator count, so two circuits that share a digest but not their
+    /// generators (the digest commits to the constraints, not to the generators) do not share one.
+    fn of<C: GenericConfig<D, F = F>>(prover_data: &ProverOnlyCircuitData<F, C, D>) -> Arc<Plan> {
+        type Kept = Vec<((Vec<u8>, usize), Arc<Plan>)>;
+        static KEPT: Mutex<Kept> = Mutex::new(Vec::new());
+        let key = (prover_data.circuit_digest.to_bytes(), prover_data.generators.len());
+        {
+            let mut kept = KEPT.lock().expect("no panic while holding the lock");
+            if let Some(at) = kept.iter().position(|(k, _)| *k == key) {
+                let entry = kept.remove(at);
+                let plan = entry.1.clone();
+                kept.insert(0, entry);
+                return plan;
+            }
+        }
+        let plan = Arc::new(Self::lay_out(prover_data));
+        let mut kept = KEPT.lock().expect("no panic while holding the lock");
+        kept.insert(0, (key, plan.clone()));
+        kept.truncate(PLANS_KEPT);
+        plan
     }
-    let rows: PoseidonGateRows = Arc::new(
-        generators
+
+    fn lay_out<C: GenericConfig<D, F = F>>(prover_data: &ProverOnlyCircuitData<F, C, D>) -> Self {
+        let index = |n: usize| u32::try_from(n).expect("generator and watcher counts fit in u32");
+        let reps = prover_data.representative_map.len();
+        let (mut offsets, mut watchers) = (Vec::with_capacity(reps + 1), Vec::new());
+        let mut watched = vec![0u32; prover_data.generators.len()];
+        offsets.push(0);
+        for (&rep, watching) in &prover_data.generator_indices_by_watches {
+            offsets.resize(rep + 1, index(watchers.len()));
+            for &generator in watching {
+                watchers.push(index(generator));
+                watched[generator] += 1;
+            }
+            offsets.push(index(watchers.len()));
+        }
+        offsets.resize(reps + 1, index(watchers.len()));
+        let poseidon_rows = prover_data
+            .generators
             .par_iter()
             .map(|generator| match generator.0.id() == POSEIDON_GENERATOR {
                 // The gate generator watches its row's inputs, the first input first.
                 true => match generator.0.watch_list().first() {
-                    Some(Target::Wire(Wire { row, .. })) => Some(u32::try_from(*row).expect("rows fit in u32")),
+                    Some(Target::Wire(Wire { row, .. })) => Some(index(*row)),
                     _ => None,
                 },
                 false => None,
             })
-            .collect(),
-    );
-    BY_CIRCUIT.lock().expect("no panic while holding the lock").insert(key, rows.clone());
-    rows
+            .collect();
+        Self { offsets, watchers, watched, poseidon_rows }
+    }
+
+    fn watchers_of(&self, rep: usize) -> &[u32] {
+        &self.watchers[self.offsets[rep] as usize..self.offsets[rep + 1] as usize]
+    }
 }
 
 /// The values plonky2's Poseidon gate generator sets for the gate at `row`, in its order, with
@@ -241,39 +295,6 @@ fn poseidon_gate_values(witness: &PartitionWitness<'_, F>, representatives: &[us
     values
 }
 
-/// The generators watching each wire's representative: plonky2's map, laid out for lookups by
-/// index (a wave sets up to a million wires) and built in parallel, a range of representatives
-/// per task (a 2^16 circuit's map has millions of entries).
-struct Watchers<'a> {
-    by_rep: Vec<&'a [usize]>,
-}
-
-impl<'a> Watchers<'a> {
-    /// The watchers, and how many wires not yet set in `witness` each generator watches.
-    fn new(map: &'a BTreeMap<usize, Vec<usize>>, witness: &PartitionWitness<'_, F>, generators: usize) -> (Self, Vec<AtomicU32>) {
-        let reps = witness.values.len();
-        let mut by_rep: Vec<&[usize]> = (0..reps).into_par_iter().map(|_| &[][..]).collect();
-        let missing: Vec<AtomicU32> = (0..generators).into_par_iter().map(|_| AtomicU32::new(0)).collect();
-        let per_task = reps.div_ceil(4 * rayon::current_num_threads()).max(1);
-        by_rep.par_chunks_mut(per_task).enumerate().for_each(|(task, slice)| {
-            let first = task * per_task;
-            for (&rep, watching) in map.range(first..first + slice.len()) {
-                slice[rep - first] = watching;
-                if witness.values[rep].is_none() {
-                    for &index in watching {
-                        missing[index].fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        });
-        (Self { by_rep }, missing)
-    }
-
-    fn of(&self, rep: usize) -> &'a [usize] {
-        self.by_rep[rep]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use plonky2::field::types::Field;
@@ -282,6 +303,7 @@ mod tests {
     use plonky2::plonk::config::AlgebraicHasher;
     use plonky2::iop::generator::generate_partial_witness;
     use plonky2::iop::target::Target;
+    use plonky2::iop::witness::WitnessWrite;
     use plonky2::plonk::circuit_builder::CircuitBuilder;
     use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
     use plonky2::plonk::config::PoseidonGoldilocksConfig;
