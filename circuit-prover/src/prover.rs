@@ -117,6 +117,7 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     let public_inputs = witness_vector.get_targets(&prover_data.public_inputs);
     let public_inputs_hash = PoseidonHash::hash_no_pad(&public_inputs);
     let wires = wire_columns(&witness_vector);
+    crate::witness::recycle(witness_vector);
     phases.done("wire columns");
     let circuit = Circuit { prover_data, common_data, selectors: Selectors::of(common_data) };
     // A witness that breaks a gate constraint shows only as a quotient of too high a degree or a

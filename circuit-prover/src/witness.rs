@@ -4,8 +4,9 @@
 //! plonky2's loop runs the generators one at a time on one thread, each again whenever a wire it
 //! watches is set, until it finds all its inputs. Here each generator runs once, when the last
 //! wire it watches is set (a count per generator), and the generators made ready together run
-//! in parallel as a wave against the witness as the wave found it; their values are then set in
-//! queue order. The values are plonky2's (each generator is a function of its inputs); only the
+//! in parallel as a wave against the witness as the wave found it; their values are then set,
+//! each wire's in queue order (a large wave's by ranges of wires in parallel), which finds the
+//! next wave. The values are plonky2's (each generator is a function of its inputs); only the
 //! order in which they are found differs. A recursive verifier's generators (Poseidon
 //! permutations along Merkle paths, FRI's folding) come in waves of hundreds, and on a GPU
 //! machine an aggregation circuit's proof takes less time than plonky2's loop.
@@ -37,16 +38,13 @@ const GENERATORS_PER_TASK: usize = 16;
 /// against an arithmetic gate's few products).
 const POSEIDON_WEIGHT: usize = 8;
 
-/// Newly set wires whose watchers one task looks up at least.
-const WIRES_PER_TASK: usize = 256;
-
 /// Waves of less weight (generators, a Poseidon gate's counted [`POSEIDON_WEIGHT`] times) run on
 /// the loop's thread alone.
 const SEQUENTIAL_BELOW: usize = 128;
 
-/// Wires a generator sets, roughly (a Poseidon gate's are 12 outputs and its round values): how
-/// many newly set wires make a wave worth looking up in parallel.
-const WIRES_PER_GENERATOR: usize = 16;
+/// Values of a wave set by ranges of wires in parallel at least (a leaf's waves of Merkle path
+/// hashes set a hundred thousand); below, on the loop's thread.
+const SET_IN_PARALLEL_FROM: usize = 1 << 14;
 
 /// A value a generator found: the wire, its representative and the value.
 type Generated = (Target, usize, F);
@@ -71,9 +69,9 @@ pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
 ) -> Result<PartitionWitness<'a, F>, WitnessError> {
     let started = std::time::Instant::now();
     let plan = Plan::of(prover_data);
-    // plonky2's `PartitionWitness::new`, its values (tens of megabytes) first touched in parallel.
+    // plonky2's `PartitionWitness::new`, its values (tens of megabytes) written in parallel.
     let mut witness = PartitionWitness {
-        values: (0..prover_data.representative_map.len()).into_par_iter().map(|_| None).collect(),
+        values: values_buffer(prover_data.representative_map.len()),
         representative_map: &prover_data.representative_map,
         num_wires: common_data.config.num_wires,
         degree: common_data.degree(),
@@ -81,15 +79,10 @@ pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
     let mut missing: Vec<AtomicU32> = plan.watched.par_iter().map(|&count| AtomicU32::new(count)).collect();
     for (target, value) in inputs.target_values {
         let rep = prover_data.representative_map[target.index(witness.num_wires, witness.degree)];
-        match witness.values[rep] {
-            None => {
-                witness.values[rep] = Some(value);
-                for &index in plan.watchers_of(rep) {
-                    *missing[index as usize].get_mut() -= 1;
-                }
+        if set_value(&mut witness.values[rep], target, value)? {
+            for &index in plan.watchers_of(rep) {
+                *missing[index as usize].get_mut() -= 1;
             }
-            Some(old) if old != value => return Err(WitnessError::Conflict(format!("{target:?} was set to {old} and then to {value}"))),
-            Some(_) => {}
         }
     }
     // A basic circuit's generators come in thousands of small waves: the loop runs on one of
@@ -99,6 +92,39 @@ pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
     // On a GPU this is much of an aggregation circuit's proof.
     tracing::debug!(degree_bits = common_data.degree_bits(), generators = prover_data.generators.len(), seconds = format_args!("{:.3}", started.elapsed().as_secs_f64()), "witness generated");
     Ok(witness)
+}
+
+/// Value buffers of witness vectors whose proofs are done with them, kept for the next: a
+/// leaf's is 35 MB, a 2^16 basic circuit's 140 MB, and a fresh allocation that size is mapped
+/// from the OS and faulted in page by page on every proof (1-12 ms of a leaf's witness here),
+/// where a kept one is only overwritten.
+static SPARE_VALUES: Mutex<Vec<Vec<Option<F>>>> = Mutex::new(Vec::new());
+
+/// Spare buffers kept: a prover worker holds two witness vectors at once (one being proved, the
+/// next being generated).
+const SPARES_KEPT: usize = 2;
+
+/// Keeps a witness vector's value buffer for the next witness, once its proof no longer reads it.
+pub(crate) fn recycle(witness: PartitionWitness<'_, F>) {
+    let mut spares = SPARE_VALUES.lock().expect("no panic while holding the lock");
+    spares.push(witness.values);
+    if spares.len() > SPARES_KEPT {
+        let smallest = (0..spares.len()).min_by_key(|&i| spares[i].capacity()).expect("spares kept");
+        spares.swap_remove(smallest);
+    }
+}
+
+/// `len` unset values, in the smallest spare buffer that holds them where there is one.
+fn values_buffer(len: usize) -> Vec<Option<F>> {
+    let spare = {
+        let mut spares = SPARE_VALUES.lock().expect("no panic while holding the lock");
+        let fits = (0..spares.len()).filter(|&i| spares[i].capacity() >= len).min_by_key(|&i| spares[i].capacity());
+        fits.map(|i| spares.swap_remove(i))
+    };
+    let mut values = spare.unwrap_or_default();
+    values.clear();
+    values.par_extend((0..len).into_par_iter().map(|_| None));
+    values
 }
 
 /// Runs every generator once its watched wires are set, in waves, into `witness`; `missing`
@@ -128,32 +154,16 @@ fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, 
             true => wave.iter().map(run).collect(),
             false => wave.par_iter().with_min_len((GENERATORS_PER_TASK * wave.len()).div_ceil(weight)).map(run).collect(),
         };
-        // Values are set in queue order, on one thread (a wire given two values must be seen);
-        // the generators they make ready are found in parallel.
-        let mut newly_set = Vec::new();
         unfinished.clear();
-        for (&index, (done, values)) in wave.iter().zip(&results) {
+        for (&index, (done, _)) in wave.iter().zip(&results) {
             match done {
                 true => remaining -= 1,
                 false => unfinished.push(index),
             }
-            for &(target, rep, value) in values {
-                match witness.values[rep] {
-                    None => {
-                        witness.values[rep] = Some(value);
-                        newly_set.push(rep);
-                    }
-                    Some(old) if old != value => return Err(WitnessError::Conflict(format!("{target:?} was set to {old} and then to {value}"))),
-                    Some(_) => {}
-                }
-            }
         }
-        let ready = |&rep: &usize| plan.watchers_of(rep).iter().copied().filter(|&index| missing[index as usize].fetch_sub(1, Ordering::Relaxed) == 1);
-        let mut next: Vec<u32> = match newly_set.len() < SEQUENTIAL_BELOW * WIRES_PER_GENERATOR {
-            true => newly_set.iter().flat_map(ready).collect(),
-            false => newly_set.par_iter().with_min_len(WIRES_PER_TASK).flat_map_iter(ready).collect(),
-        };
-        if !newly_set.is_empty() {
+        // Values are set in queue order for each wire (a wire given two values must be seen).
+        let (mut next, any_set) = set_values(&mut witness.values, &results, plan, &missing)?;
+        if any_set {
             next.extend(&unfinished);
         }
         // Which decrement came last varies from run to run; the queue order must not.
@@ -167,6 +177,62 @@ fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, 
     match remaining {
         0 => Ok(()),
         stalled => Err(WitnessError::Stalled(stalled)),
+    }
+}
+
+/// Sets a wave's values, each generator's in queue order, and returns the generators they make
+/// ready (their last watched wire set) and whether any wire was newly set. A wave of many values
+/// is split by ranges of representatives, one range per task: every value of a representative
+/// falls to one task, in queue order, so a conflict is still seen.
+fn set_values(values: &mut [Option<F>], results: &[(bool, Vec<Generated>)], plan: &Plan, missing: &[AtomicU32]) -> Result<(Vec<u32>, bool), WitnessError> {
+    // Sets `values` (the slots from representative `first` on) and collects what they make ready.
+    let set_all = |slots: &mut [Option<F>], first: usize, generated: &mut dyn Iterator<Item = &Generated>| -> Result<(Vec<u32>, bool), WitnessError> {
+        let (mut ready, mut any_set) = (Vec::new(), false);
+        for &(target, rep, value) in generated {
+            if set_value(&mut slots[rep - first], target, value)? {
+                any_set = true;
+                ready.extend(plan.watchers_of(rep).iter().copied().filter(|&index| missing[index as usize].fetch_sub(1, Ordering::Relaxed) == 1));
+            }
+        }
+        Ok((ready, any_set))
+    };
+    let count: usize = results.iter().map(|(_, generated)| generated.len()).sum();
+    if count < SET_IN_PARALLEL_FROM {
+        return set_all(values, 0, &mut results.iter().flat_map(|(_, generated)| generated));
+    }
+    let ranges = 4 * rayon::current_num_threads();
+    let span = values.len().div_ceil(ranges);
+    // Each task's share of the results sorted by range, then each range set from every share in
+    // turn.
+    let shares: Vec<Vec<Vec<Generated>>> = results
+        .par_chunks(results.len().div_ceil(ranges))
+        .map(|share| {
+            let mut by_range = vec![Vec::new(); ranges];
+            for &generated in share.iter().flat_map(|(_, generated)| generated) {
+                by_range[generated.1 / span].push(generated);
+            }
+            by_range
+        })
+        .collect();
+    let per_range: Vec<(Vec<u32>, bool)> = values
+        .par_chunks_mut(span)
+        .enumerate()
+        .map(|(range, slots)| set_all(slots, range * span, &mut shares.iter().flat_map(|by_range| &by_range[range])))
+        .collect::<Result<_, WitnessError>>()?;
+    let any_set = per_range.iter().any(|(_, any_set)| *any_set);
+    Ok((per_range.into_iter().flat_map(|(ready, _)| ready).collect(), any_set))
+}
+
+/// Gives a wire (its representative's `slot`) its value: true if it had none, an error if it
+/// had another.
+fn set_value(slot: &mut Option<F>, target: Target, value: F) -> Result<bool, WitnessError> {
+    match *slot {
+        None => {
+            *slot = Some(value);
+            Ok(true)
+        }
+        Some(old) if old != value => Err(WitnessError::Conflict(format!("{target:?} was set to {old} and then to {value}"))),
+        Some(_) => Ok(false),
     }
 }
 
@@ -362,6 +428,68 @@ mod tests {
                 assert_eq!(ours.is_some(), theirs.is_some(), "inputs {values:?}: wire {i} set by one");
             }
         }
+    }
+
+    #[test]
+    fn a_kept_buffer_comes_back_unset() {
+        let (data, targets) = chains();
+        let witness = generate_witness(inputs(targets, [3, 5]), &data.prover_only, &data.common).unwrap();
+        let len = witness.values.len();
+        assert!(witness.values.iter().filter(|v| v.is_some()).count() > len / 4);
+        recycle(witness);
+        for len in [len, len / 2, 1] {
+            let values = values_buffer(len);
+            assert_eq!(values.len(), len);
+            assert!(values.iter().all(Option::is_none), "a kept buffer came back with values set");
+        }
+    }
+
+    /// A wave of 400 generators of 100 values each over `reps` wires, each wire set four times
+    /// (by generators far apart in the queue), to its own index.
+    fn wave_over(reps: usize) -> Vec<(bool, Vec<Generated>)> {
+        (0..400)
+            .map(|g| {
+                let values = (0..100).map(|k| {
+                    let rep = (g * 100 + k) * 7919 % reps;
+                    (Target::VirtualTarget { index: rep }, rep, F::from_canonical_usize(rep))
+                });
+                (true, values.collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_wave_set_by_ranges_sets_every_wire_once_and_sees_a_conflict() {
+        let reps = 10_000;
+        let wave = wave_over(reps);
+        assert!(wave.iter().map(|(_, v)| v.len()).sum::<usize>() >= SET_IN_PARALLEL_FROM, "the parallel path");
+        // Generator 0 watches wires 5 and 9,000 (in different ranges), generator 1 wire 9,000,
+        // generator 2 wire 7 and a wire the wave does not set.
+        let watching: std::collections::BTreeMap<usize, Vec<u32>> = [(5, vec![0]), (7, vec![2]), (9_000, vec![0, 1])].into();
+        let mut offsets = vec![0u32];
+        let mut watchers = Vec::new();
+        for rep in 0..reps {
+            watchers.extend(watching.get(&rep).into_iter().flatten());
+            offsets.push(watchers.len() as u32);
+        }
+        let plan = Plan { offsets, watchers, watched: vec![2, 1, 2], poseidon_rows: vec![None; 3] };
+        let missing = plan.watched.iter().map(|&n| AtomicU32::new(n)).collect::<Vec<_>>();
+        let mut values = vec![None; reps];
+        let (mut ready, any_set) = set_values(&mut values, &wave, &plan, &missing).unwrap();
+        ready.sort_unstable();
+        assert_eq!((ready, any_set), (vec![0, 1], true), "made ready once each");
+        assert_eq!(missing[2].load(Ordering::Relaxed), 1, "one watched wire left unset");
+        assert!(values.iter().enumerate().all(|(rep, v)| *v == Some(F::from_canonical_usize(rep))));
+        // Wires already set are not newly set again.
+        assert_eq!(set_values(&mut values, &wave, &plan, &missing).unwrap(), (vec![], false));
+
+        // The last generator gives a wire the first generator set another value.
+        let mut wave = wave_over(reps);
+        let (target, rep, _) = wave[0].1[0];
+        wave[399].1.push((target, rep, F::from_canonical_usize(rep + 1)));
+        let missing = plan.watched.iter().map(|&n| AtomicU32::new(n)).collect::<Vec<_>>();
+        let error = set_values(&mut vec![None; reps], &wave, &plan, &missing).unwrap_err();
+        assert!(matches!(error, WitnessError::Conflict(_)), "{error}");
     }
 
     #[test]
