@@ -49,24 +49,25 @@ pub fn permute_scalar(state: State) -> State {
 }
 
 /// One permutation with the values plonky2's `PoseidonGate` keeps as wires besides its inputs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GateTrace {
+#[derive(Debug)]
+pub(crate) struct GateTrace {
     /// `swap · (input[i + 4] - input[i])`.
-    pub delta: [F; 4],
+    pub(crate) delta: [F; 4],
     /// The S-box inputs of the first full rounds but the first.
-    pub full_sbox_0: [[F; SPONGE_WIDTH]; HALF_N_FULL_ROUNDS - 1],
+    pub(crate) full_sbox_0: [[F; SPONGE_WIDTH]; HALF_N_FULL_ROUNDS - 1],
     /// The first element's S-box input in each partial round (plonky2's fast form).
-    pub partial_sbox: [F; N_PARTIAL_ROUNDS],
+    pub(crate) partial_sbox: [F; N_PARTIAL_ROUNDS],
     /// The S-box inputs of the last full rounds.
-    pub full_sbox_1: [[F; SPONGE_WIDTH]; HALF_N_FULL_ROUNDS],
-    pub output: [F; SPONGE_WIDTH],
+    pub(crate) full_sbox_1: [[F; SPONGE_WIDTH]; HALF_N_FULL_ROUNDS],
+    pub(crate) output: [F; SPONGE_WIDTH],
 }
 
 /// The permutation of `inputs`, its first four elements swapped with the next four when `swap`
 /// is one, as plonky2's Poseidon gate generator computes it, step for step, but on the
-/// permutation's own arithmetic (the MDS layers summed unreduced) rather than generic field
-/// operations: three times fewer reductions.
-pub fn gate_trace(mut state: [F; SPONGE_WIDTH], swap: F) -> GateTrace {
+/// permutation's own arithmetic (the MDS layers summed unreduced and reduced once) rather than
+/// generic field operations (every product reduced).
+pub(crate) fn gate_trace(inputs: [F; SPONGE_WIDTH], swap: F) -> GateTrace {
+    let mut state = inputs;
     let delta = std::array::from_fn(|i| swap * (state[i + 4] - state[i]));
     if swap == F::ONE {
         for i in 0..4 {
