@@ -46,6 +46,10 @@ const SEQUENTIAL_BELOW: usize = 128;
 /// hashes set a hundred thousand); below, on the loop's thread.
 const SET_IN_PARALLEL_FROM: usize = 1 << 14;
 
+/// Inputs per share when they are set (a share is split from the others like a generator's
+/// values).
+const INPUTS_PER_SHARE: usize = 1024;
+
 /// A value a generator found: the wire, its representative and the value.
 type Generated = (Target, usize, F);
 
@@ -76,19 +80,20 @@ pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
         num_wires: common_data.config.num_wires,
         degree: common_data.degree(),
     };
-    let mut missing: Vec<AtomicU32> = plan.watched.par_iter().map(|&count| AtomicU32::new(count)).collect();
-    for (target, value) in inputs.target_values {
-        let rep = prover_data.representative_map[target.index(witness.num_wires, witness.degree)];
-        if set_value(&mut witness.values[rep], target, value)? {
-            for &index in plan.watchers_of(rep) {
-                *missing[index as usize].get_mut() -= 1;
-            }
-        }
-    }
+    let missing: Vec<AtomicU32> = plan.watched.par_iter().map(|&count| AtomicU32::new(count)).collect();
+    // The inputs are set as a wave's values are, in shares so that many of them (an aggregation
+    // circuit's proofs) are split; the first wave is the generators that watch nothing and
+    // those the inputs make ready.
+    let (num_wires, degree) = (witness.num_wires, witness.degree);
+    let inputs: Vec<Generated> = inputs.target_values.into_iter().map(|(target, value)| (target, prover_data.representative_map[target.index(num_wires, degree)], value)).collect();
+    let shares: Vec<(bool, Vec<Generated>)> = inputs.chunks(INPUTS_PER_SHARE).map(|share| (true, share.to_vec())).collect();
+    let (mut wave, _) = set_values(&mut witness.values, &shares, &plan, &missing)?;
+    wave.extend((0..plan.watched.len() as u32).filter(|&index| plan.watched[index as usize] == 0));
+    wave.par_sort_unstable();
     // A basic circuit's generators come in thousands of small waves: the loop runs on one of
     // the pool's threads, where a wave too small to split runs inline, rather than handing
     // every wave to the pool from outside it.
-    rayon::scope(|_| run_waves(&mut witness, prover_data, &plan, missing))?;
+    rayon::scope(|_| run_waves(&mut witness, prover_data, &plan, missing, wave))?;
     // On a GPU this is much of an aggregation circuit's proof.
     tracing::debug!(degree_bits = common_data.degree_bits(), generators = prover_data.generators.len(), seconds = format_args!("{:.3}", started.elapsed().as_secs_f64()), "witness generated");
     Ok(witness)
@@ -127,14 +132,13 @@ fn values_buffer(len: usize) -> Vec<Option<F>> {
     values
 }
 
-/// Runs every generator once its watched wires are set, in waves, into `witness`; `missing`
-/// counts each generator's watched representatives not yet set.
-fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, prover_data: &ProverOnlyCircuitData<F, C, D>, plan: &Plan, mut missing: Vec<AtomicU32>) -> Result<(), WitnessError> {
+/// Runs every generator once its watched wires are set, in waves from `wave` (in queue order),
+/// into `witness`; `missing` counts each generator's watched representatives not yet set.
+fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, prover_data: &ProverOnlyCircuitData<F, C, D>, plan: &Plan, missing: Vec<AtomicU32>, mut wave: Vec<u32>) -> Result<(), WitnessError> {
     let generators = &prover_data.generators;
     let (num_wires, degree) = (witness.num_wires, witness.degree);
     let representatives = &prover_data.representative_map;
     let mut remaining = generators.len();
-    let mut wave: Vec<u32> = (0..generators.len() as u32).filter(|&index| *missing[index as usize].get_mut() == 0).collect();
     // Generators that were ready but did not finish (none of plonky2's do): run again after
     // any wave that sets a wire.
     let mut unfinished = Vec::new();
