@@ -18,6 +18,8 @@
 //! - [`ntt`]: coset LDEs of eight polynomials per AVX-512 pass (four per AVX2 pass), written as
 //!   Merkle leaves.
 //! - [`witness`]: witness generation, the circuit's generators run in parallel waves.
+//! - `partial_products`: the permutation argument's factors multiplied a chunk at a time, rows
+//!   side by side in SIMD lanes.
 //! - [`poseidon`]: the Poseidon permutation over Goldilocks on many states at once, eight per
 //!   AVX-512 vector or four per AVX2 vector, plonky2's scalar code otherwise.
 
@@ -27,6 +29,7 @@ pub mod cuda;
 mod fri;
 mod goldilocks;
 pub mod ntt;
+mod partial_products;
 pub mod poseidon;
 pub mod prover;
 pub mod quotient;

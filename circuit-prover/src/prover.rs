@@ -26,6 +26,8 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use crate::commit::{Commitment, CommitmentRef, SALT_SIZE, commit, commit_values};
+use crate::cpu::Simd;
+use crate::partial_products::{self, Factors};
 use crate::quotient;
 use crate::{F, ProverBackend};
 
@@ -259,14 +261,14 @@ impl<'a> Permutation<'a> {
         Self { betas, gammas, beta_ks: betas.iter().map(|&beta| k_is.iter().map(|&k| beta * k).collect()).collect() }
     }
 
-    /// `wire + beta·sigma + gamma`: a factor of the grand product's denominator.
+    /// A factor of the grand product's denominator.
     fn denominator(&self, challenge: usize, wire: F, sigma: F) -> F {
-        wire + self.betas[challenge] * sigma + self.gammas[challenge]
+        partial_products::denominator(wire, self.betas[challenge], sigma, self.gammas[challenge])
     }
 
-    /// `wire + beta·k_j·x + gamma`: a factor of the numerator (`k_j·x` is wire `j`'s identity).
+    /// A factor of the grand product's numerator.
     fn numerator(&self, challenge: usize, j: usize, wire: F, x: F) -> F {
-        wire + self.beta_ks[challenge][j] * x + self.gammas[challenge]
+        partial_products::numerator(wire, self.beta_ks[challenge][j], x, self.gammas[challenge])
     }
 }
 
@@ -296,22 +298,25 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
         let mut zs = Vec::with_capacity(repetitions);
         let mut partial_products = Vec::with_capacity(repetitions * common_data.num_partial_products);
         let width = common_data.num_partial_products + 1;
+        let simd = Simd::detect();
         for challenge in 0..repetitions {
             // Per row, the product of each chunk of numerator/denominator quotients: the chunk's
             // numerators' product over its denominators' (one inversion per chunk, not per
             // factor), the denominators of a run of rows inverted together.
+            let factors = Factors {
+                wires,
+                sigmas: &prover_data.sigmas,
+                subgroup: &prover_data.subgroup,
+                beta: permutation.betas[challenge],
+                gamma: permutation.gammas[challenge],
+                beta_ks: &permutation.beta_ks[challenge][..routed],
+                chunk,
+            };
+            debug_assert_eq!(factors.width(), width);
             let mut chunk_products = vec![F::ZERO; common_data.degree() * width];
             chunk_products.par_chunks_mut(PERMUTATION_ROWS * width).enumerate().for_each(|(task, out)| {
-                let mut denominators = Vec::with_capacity(out.len());
-                for (i, row_out) in out.chunks_exact_mut(width).enumerate() {
-                    let row = task * PERMUTATION_ROWS + i;
-                    let (x, sigmas) = (prover_data.subgroup[row], &prover_data.sigmas[row]);
-                    for (c, product) in row_out.iter_mut().enumerate() {
-                        let factors = c * chunk..((c + 1) * chunk).min(routed);
-                        *product = factors.clone().map(|j| permutation.numerator(challenge, j, wires[j].values[row], x)).product();
-                        denominators.push(factors.map(|j| permutation.denominator(challenge, wires[j].values[row], sigmas[j])).product::<F>());
-                    }
-                }
+                let mut denominators = vec![F::ZERO; out.len()];
+                factors.chunk_products(simd, task * PERMUTATION_ROWS, out, &mut denominators);
                 for (product, inverse) in out.iter_mut().zip(F::batch_multiplicative_inverse(&denominators)) {
                     *product *= inverse;
                 }
