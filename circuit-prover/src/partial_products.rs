@@ -42,6 +42,11 @@ impl Factors<'_> {
         self.beta_ks.len().div_ceil(self.chunk)
     }
 
+    /// The routed wires whose factors chunk `c` multiplies.
+    fn chunk_wires(&self, c: usize) -> std::ops::Range<usize> {
+        c * self.chunk..((c + 1) * self.chunk).min(self.beta_ks.len())
+    }
+
     /// For the rows from `first` on, `numerators.len() / width` of them: each row's chunk
     /// products, row by row, into `numerators` and `denominators`.
     pub(crate) fn chunk_products(&self, simd: Simd, first: usize, numerators: &mut [F], denominators: &mut [F]) {
@@ -60,7 +65,7 @@ impl Factors<'_> {
             let row = first + r;
             let (x, sigmas) = (self.subgroup[row], &self.sigmas[row]);
             for c in 0..width {
-                let factors = c * self.chunk..((c + 1) * self.chunk).min(self.beta_ks.len());
+                let factors = self.chunk_wires(c);
                 numerators[r * width + c] = factors.clone().map(|j| numerator(self.wires[j].values[row], self.beta_ks[j], x, self.gamma)).product();
                 denominators[r * width + c] = factors.map(|j| denominator(self.wires[j].values[row], self.beta, sigmas[j], self.gamma)).product();
             }
@@ -78,17 +83,16 @@ macro_rules! lanes_of_rows {
         #[target_feature(enable = $feature)]
         pub(super) fn chunk_products(factors: &Factors<'_>, first: usize, rows: usize, numerators: &mut [F], denominators: &mut [F]) -> usize {
             let width = factors.width();
-            let lanes = |values: &dyn Fn(usize) -> F| load(&std::array::from_fn(|k| values(k).to_noncanonical_u64()));
             let (beta, gamma) = (splat(factors.beta.to_noncanonical_u64()), splat(factors.gamma.to_noncanonical_u64()));
             let whole = rows - rows % LANES;
             for r in (0..whole).step_by(LANES) {
                 let row = first + r;
-                let x = lanes(&|k| factors.subgroup[row + k]);
+                let x = lanes(|k| factors.subgroup[row + k]);
                 for c in 0..width {
                     let (mut numerator, mut denominator) = (splat(1), splat(1));
-                    for j in c * factors.chunk..((c + 1) * factors.chunk).min(factors.beta_ks.len()) {
-                        let wire = lanes(&|k| factors.wires[j].values[row + k]);
-                        let sigma = lanes(&|k| factors.sigmas[row + k][j]);
+                    for j in factors.chunk_wires(c) {
+                        let wire = lanes(|k| factors.wires[j].values[row + k]);
+                        let sigma = lanes(|k| factors.sigmas[row + k][j]);
                         numerator = mul(numerator, add(add(wire, mul(splat(factors.beta_ks[j].to_noncanonical_u64()), x)), gamma));
                         denominator = mul(denominator, add(add(wire, mul(beta, sigma)), gamma));
                     }
@@ -99,6 +103,13 @@ macro_rules! lanes_of_rows {
                 }
             }
             whole
+        }
+
+        /// A vector of the values of `LANES` consecutive rows.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn lanes(values: impl Fn(usize) -> F) -> V {
+            load(&std::array::from_fn(|k| values(k).to_noncanonical_u64()))
         }
     };
 }
