@@ -86,7 +86,7 @@ pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
     // those the inputs make ready.
     let (num_wires, degree) = (witness.num_wires, witness.degree);
     let inputs: Vec<Generated> = inputs.target_values.into_iter().map(|(target, value)| (target, prover_data.representative_map[target.index(num_wires, degree)], value)).collect();
-    let shares: Vec<(bool, Vec<Generated>)> = inputs.chunks(INPUTS_PER_SHARE).map(|share| (true, share.to_vec())).collect();
+    let shares: Vec<&[Generated]> = inputs.chunks(INPUTS_PER_SHARE).collect();
     let (mut wave, _) = set_values(&mut witness.values, &shares, &plan, &missing)?;
     wave.extend((0..plan.watched.len() as u32).filter(|&index| plan.watched[index as usize] == 0));
     wave.par_sort_unstable();
@@ -154,19 +154,19 @@ fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, 
         // Most of a basic circuit's waves are a few generators: waking the pool for them costs
         // more than running them.
         let weight: usize = wave.iter().map(|&index| if plan.poseidon_rows[index as usize].is_some() { POSEIDON_WEIGHT } else { 1 }).sum();
-        let results: Vec<(bool, Vec<Generated>)> = match weight < SEQUENTIAL_BELOW {
-            true => wave.iter().map(run).collect(),
-            false => wave.par_iter().with_min_len((GENERATORS_PER_TASK * wave.len()).div_ceil(weight)).map(run).collect(),
+        let (done, generated): (Vec<bool>, Vec<Vec<Generated>>) = match weight < SEQUENTIAL_BELOW {
+            true => wave.iter().map(run).unzip(),
+            false => wave.par_iter().with_min_len((GENERATORS_PER_TASK * wave.len()).div_ceil(weight)).map(run).unzip(),
         };
         unfinished.clear();
-        for (&index, (done, _)) in wave.iter().zip(&results) {
+        for (&index, done) in wave.iter().zip(done) {
             match done {
                 true => remaining -= 1,
                 false => unfinished.push(index),
             }
         }
         // Values are set in queue order for each wire (a wire given two values must be seen).
-        let (mut next, any_set) = set_values(&mut witness.values, &results, plan, &missing)?;
+        let (mut next, any_set) = set_values(&mut witness.values, &generated, plan, &missing)?;
         if any_set {
             next.extend(&unfinished);
         }
@@ -184,11 +184,12 @@ fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, 
     }
 }
 
-/// Sets a wave's values, each generator's in queue order, and returns the generators they make
+/// Sets a wave's values (each generator's, or each share of the inputs'), in queue order, and
+/// returns the generators they make
 /// ready (their last watched wire set) and whether any wire was newly set. A wave of many values
 /// is split by ranges of representatives, one range per task: every value of a representative
 /// falls to one task, in queue order, so a conflict is still seen.
-fn set_values(values: &mut [Option<F>], results: &[(bool, Vec<Generated>)], plan: &Plan, missing: &[AtomicU32]) -> Result<(Vec<u32>, bool), WitnessError> {
+fn set_values<S: AsRef<[Generated]> + Sync>(values: &mut [Option<F>], generated: &[S], plan: &Plan, missing: &[AtomicU32]) -> Result<(Vec<u32>, bool), WitnessError> {
     // Sets `values` (the slots from representative `first` on) and collects what they make ready.
     let set_all = |slots: &mut [Option<F>], first: usize, generated: &mut dyn Iterator<Item = &Generated>| -> Result<(Vec<u32>, bool), WitnessError> {
         let (mut ready, mut any_set) = (Vec::new(), false);
@@ -200,20 +201,20 @@ fn set_values(values: &mut [Option<F>], results: &[(bool, Vec<Generated>)], plan
         }
         Ok((ready, any_set))
     };
-    let count: usize = results.iter().map(|(_, generated)| generated.len()).sum();
+    let count: usize = generated.iter().map(|values| values.as_ref().len()).sum();
     if count < SET_IN_PARALLEL_FROM {
-        return set_all(values, 0, &mut results.iter().flat_map(|(_, generated)| generated));
+        return set_all(values, 0, &mut generated.iter().flat_map(AsRef::as_ref));
     }
     let ranges = 4 * rayon::current_num_threads();
     let span = values.len().div_ceil(ranges);
-    // Each task's share of the results sorted by range, then each range set from every share in
+    // Each task's share of the values sorted by range, then each range set from every share in
     // turn.
-    let shares: Vec<Vec<Vec<Generated>>> = results
-        .par_chunks(results.len().div_ceil(ranges))
+    let shares: Vec<Vec<Vec<Generated>>> = generated
+        .par_chunks(generated.len().div_ceil(ranges))
         .map(|share| {
             let mut by_range = vec![Vec::new(); ranges];
-            for &generated in share.iter().flat_map(|(_, generated)| generated) {
-                by_range[generated.1 / span].push(generated);
+            for &value in share.iter().flat_map(AsRef::as_ref) {
+                by_range[value.1 / span].push(value);
             }
             by_range
         })
@@ -454,14 +455,14 @@ mod tests {
 
     /// A wave of 400 generators of 100 values each over `reps` wires, each wire set four times
     /// (by generators far apart in the queue), to its own index.
-    fn wave_over(reps: usize) -> Vec<(bool, Vec<Generated>)> {
+    fn wave_over(reps: usize) -> Vec<Vec<Generated>> {
         (0..400)
             .map(|g| {
                 let values = (0..100).map(|k| {
                     let rep = (g * 100 + k) * 7919 % reps;
                     (Target::VirtualTarget { index: rep }, rep, F::from_canonical_usize(rep))
                 });
-                (true, values.collect())
+                values.collect()
             })
             .collect()
     }
@@ -470,7 +471,7 @@ mod tests {
     fn a_wave_set_by_ranges_sets_every_wire_once_and_sees_a_conflict() {
         let reps = 10_000;
         let wave = wave_over(reps);
-        assert!(wave.iter().map(|(_, v)| v.len()).sum::<usize>() >= SET_IN_PARALLEL_FROM, "the parallel path");
+        assert!(wave.iter().map(Vec::len).sum::<usize>() >= SET_IN_PARALLEL_FROM, "the parallel path");
         // Generator 0 watches wires 5 and 9,000 (in different ranges), generator 1 wire 9,000,
         // generator 2 wire 7 and a wire the wave does not set.
         let watching: std::collections::BTreeMap<usize, Vec<u32>> = [(5, vec![0]), (7, vec![2]), (9_000, vec![0, 1])].into();
@@ -493,8 +494,8 @@ mod tests {
 
         // The last generator gives a wire the first generator set another value.
         let mut wave = wave_over(reps);
-        let (target, rep, _) = wave[0].1[0];
-        wave[399].1.push((target, rep, F::from_canonical_usize(rep + 1)));
+        let (target, rep, _) = wave[0][0];
+        wave[399].push((target, rep, F::from_canonical_usize(rep + 1)));
         let missing = plan.watched.iter().map(|&n| AtomicU32::new(n)).collect::<Vec<_>>();
         let error = set_values(&mut vec![None; reps], &wave, &plan, &missing).unwrap_err();
         assert!(matches!(error, WitnessError::Conflict(_)), "{error}");
