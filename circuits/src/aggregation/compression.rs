@@ -1,6 +1,9 @@
-//! Compression (round 5): shrink layers after the scheduler. Each verifies the previous proof
-//! under a constant key in a circuit with a higher FRI rate and fewer queries (the same 100-bit
-//! conjectured security), which makes proofs smaller and cheaper to verify.
+//! Compression (round 5): layers after the scheduler. Each verifies the previous proof under a
+//! constant key in a circuit with a higher FRI rate and fewer queries (the same 100-bit
+//! conjectured security), which makes proofs smaller and cheaper to verify. Layer 0 shrinks the
+//! scheduler's proof (its 28 queries) into a 2^12 circuit; layer 1, the final wrap, verifies that
+//! in a circuit with fewer routed wires, fewer queries and more grinding, for a final proof under
+//! 50 KB (see [`compression_config`]).
 //!
 //! The first layer fixes the scheduler's verifier data as a constant, so it can hash the
 //! scheduler's key into the batch commitment `H(public data fields || scheduler key hash)`; from
@@ -8,6 +11,7 @@
 
 use plonky2::field::types::PrimeField64;
 use plonky2::fri::FriConfig;
+use plonky2::fri::reduction_strategies::FriReductionStrategy;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
@@ -18,11 +22,31 @@ use via_schemas::primitives::Hash;
 use super::{AggregationError, Proof};
 use crate::config::{C, D, F, circuit_config};
 
-/// The shrink layers' configuration: rate 1/128 and 12 queries (7 x 12 + 16 bits of grinding
-/// = 100 bits, as the standard configuration's 3 x 28 + 16).
-pub fn compression_config() -> CircuitConfig {
+/// Routed wires of the final wrap (layer 1 on): enough for a Poseidon gate's inputs, outputs and
+/// swap (25) and for interpolating one FRI coset of eight (21). At 28 its verifier of layer 0
+/// no longer fits 2^12 rows (measured), which costs more than the columns save.
+const WRAP_ROUTED_WIRES: usize = 32;
+
+/// A compression layer's configuration. Each sums to 100 bits of conjectured security, as the
+/// standard configuration's 3 x 28 + 16 bits of grinding.
+/// - Layer 0 (shrink): rate 1/128 and 12 queries (7 x 12 + 16), folding by at most eight at
+///   each FRI step (arities chosen for the smallest proof), so that its verifier needs only 21
+///   routed wires to interpolate a coset (folding by sixteen, the standard configuration's,
+///   needs 37).
+/// - Layer 1 on (wrap): [`WRAP_ROUTED_WIRES`] routed wires instead of 80 (each query opens a
+///   sigma column per routed wire, and partial products shrink with them), rate 1/256 and 10
+///   queries (8 x 10 + 20 bits of grinding), folding by at most eight again (so a further
+///   layer could verify it). Cap height 0 everywhere: with this few queries the paths' top
+///   levels are shared, and a cap would cost more than it saves.
+pub fn compression_config(layer: usize) -> CircuitConfig {
     let standard = circuit_config();
-    CircuitConfig { fri_config: FriConfig { rate_bits: 7, num_query_rounds: 12, cap_height: 0, ..standard.fri_config }, ..standard }
+    if layer == 0 {
+        let fri_config = FriConfig { rate_bits: 7, num_query_rounds: 12, cap_height: 0, reduction_strategy: FriReductionStrategy::MinSize(Some(3)), ..standard.fri_config };
+        CircuitConfig { fri_config, ..standard }
+    } else {
+        let fri_config = FriConfig { rate_bits: 8, num_query_rounds: 10, proof_of_work_bits: 20, cap_height: 0, reduction_strategy: FriReductionStrategy::MinSize(Some(3)) };
+        CircuitConfig { num_routed_wires: WRAP_ROUTED_WIRES, fri_config, ..standard }
+    }
 }
 
 /// The circuit digest of a circuit as a wire hash: the verification key hash.
@@ -30,7 +54,7 @@ pub fn vk_hash(data: &VerifierCircuitData<F, C, D>) -> Hash {
     Hash::from_limbs_reduced(data.verifier_only.circuit_digest.elements.map(|e| e.to_canonical_u64()))
 }
 
-/// Lays out a shrink layer over `inner`'s proofs.
+/// Lays out a compression layer over `inner`'s proofs.
 fn define(builder: &mut CircuitBuilder<F, D>, layer: usize, inner: &VerifierCircuitData<F, C, D>) -> ProofWithPublicInputsTarget<D> {
     let proof = builder.add_virtual_proof_with_pis(&inner.common);
     let inner_vd = builder.constant_verifier_data::<C>(&inner.verifier_only);
@@ -46,7 +70,7 @@ fn define(builder: &mut CircuitBuilder<F, D>, layer: usize, inner: &VerifierCirc
     proof
 }
 
-/// One shrink layer.
+/// One compression layer.
 pub struct CompressionCircuit {
     pub layer: usize,
     pub data: CircuitData<F, C, D>,
@@ -58,14 +82,14 @@ impl CompressionCircuit {
     /// Layer 0 verifies the scheduler and commits to its key; later layers verify the layer
     /// before.
     pub fn build(layer: usize, inner: VerifierCircuitData<F, C, D>) -> Self {
-        let mut builder = CircuitBuilder::<F, D>::new(compression_config());
+        let mut builder = CircuitBuilder::<F, D>::new(compression_config(layer));
         let proof = define(&mut builder, layer, &inner);
         Self { layer, data: builder.build::<C>(), inner, proof }
     }
 
     /// A layer from its setup data, its targets recovered by laying the circuit out again.
     pub fn from_data(data: CircuitData<F, C, D>, layer: usize, inner: VerifierCircuitData<F, C, D>) -> Self {
-        let mut builder = CircuitBuilder::<F, D>::new(compression_config());
+        let mut builder = CircuitBuilder::<F, D>::new(compression_config(layer));
         let proof = define(&mut builder, layer, &inner);
         Self { layer, data, inner, proof }
     }

@@ -252,6 +252,8 @@ async fn basic(config: BasicCircuitsConfig, runs: usize) -> anyhow::Result<()> {
 
 /// One round's figures.
 struct Round {
+    /// The aggregation round (0 basic to 5 compression); compression's layers are one each.
+    round: usize,
     name: String,
     proofs: usize,
     time: Duration,
@@ -259,8 +261,8 @@ struct Round {
 }
 
 impl Round {
-    fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), proofs: 0, time: Duration::ZERO, peak_mib: 0.0 }
+    fn new(round: usize, name: impl Into<String>) -> Self {
+        Self { round, name: name.into(), proofs: 0, time: Duration::ZERO, peak_mib: 0.0 }
     }
 
     /// Times one proof of this round, tracking the round's peak memory.
@@ -275,7 +277,7 @@ impl Round {
     }
 
     fn print(&self) {
-        println!("{:<22} {:>6} {:>10.2} {:>10.2} {:>9.0}", self.name, self.proofs, self.time.as_secs_f64(), self.time.as_secs_f64() / self.proofs.max(1) as f64, self.peak_mib);
+        println!("{:<22} {:>6} {:>10.2} {:>10.2} {:>9.0}", format!("{} {}", self.round, self.name), self.proofs, self.time.as_secs_f64(), self.time.as_secs_f64() / self.proofs.max(1) as f64, self.peak_mib);
     }
 }
 
@@ -283,13 +285,13 @@ impl Round {
 /// stage's circuit directly, timing each round. Returns the rounds (basic, leaf, node, recursion
 /// tip, scheduler, compression) and the final proof's bytes.
 fn prove_directly(basic: &BTreeMap<CircuitId, BasicCircuit>, circuits: &AggregationCircuits, witnesses: &BasicWitnesses) -> anyhow::Result<(Vec<Round>, Vec<u8>)> {
-    let mut basic_round = Round::new("0 basic");
+    let mut basic_round = Round::new(0, "basic");
     let mut proofs: BTreeMap<CircuitId, Vec<Proof>> = BTreeMap::new();
     for instance in &witnesses.instances {
         let proof = basic_round.time(|| Ok(basic[&instance.circuit_id].prove(&instance.witness)?))?;
         proofs.entry(instance.circuit_id).or_default().push(proof);
     }
-    let (mut leaves, mut nodes) = (Round::new("1 leaf"), Round::new("2 node"));
+    let (mut leaves, mut nodes) = (Round::new(1, "leaf"), Round::new(2, "node"));
     let mut roots = Vec::new();
     for id in CircuitId::ALL {
         let leaf = &circuits.leaves[&id];
@@ -299,16 +301,18 @@ fn prove_directly(basic: &BTreeMap<CircuitId, BasicCircuit>, circuits: &Aggregat
         }
         roots.push(NodeGrouping::FewestNodes.root(level, |children| nodes.time(|| Ok(circuits.node.prove(children)?)))?);
     }
-    let mut tip_round = Round::new("3 recursion tip");
+    let mut tip_round = Round::new(3, "recursion tip");
     let tip = tip_round.time(|| Ok(circuits.tip.prove(&circuits.node, &roots)?))?;
-    let mut scheduler_round = Round::new("4 scheduler");
+    let mut scheduler_round = Round::new(4, "scheduler");
     let mut proof = scheduler_round.time(|| Ok(circuits.scheduler.prove(&tip, &witnesses.public_data)?))?;
-    let mut compression_round = Round::new("5 compression");
+    let mut rounds = vec![basic_round, leaves, nodes, tip_round, scheduler_round];
     for layer in &circuits.compression {
-        proof = compression_round.time(|| Ok(layer.prove(&proof)?))?;
+        let mut layer_round = Round::new(5, format!("compression {}", layer.layer));
+        proof = layer_round.time(|| Ok(layer.prove(&proof)?))?;
+        rounds.push(layer_round);
     }
     let bytes = circuits.final_proof_bytes(proof)?;
-    Ok((vec![basic_round, leaves, nodes, tip_round, scheduler_round, compression_round], bytes))
+    Ok((rounds, bytes))
 }
 
 /// A `txs`-transaction devnet batch's basic witnesses, and every circuit (basic and aggregation)

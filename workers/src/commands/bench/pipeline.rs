@@ -88,8 +88,8 @@ pub async fn run(config: Config, batches: u32) -> anyhow::Result<()> {
         witness_generation += t.elapsed();
         let (rounds, bytes) = prove_directly(&circuits.basic, &circuits.aggregation, &witnesses)?;
         circuits.aggregation.final_verifier().verify(&bytes, &witnesses.public_data)?;
-        for (i, round) in rounds.iter().enumerate() {
-            *direct.busy.entry(i).or_default() += round.time.as_secs_f64();
+        for round in &rounds {
+            *direct.busy.entry(round.round).or_default() += round.time.as_secs_f64();
         }
     }
     let direct_wall = started.elapsed();
