@@ -48,10 +48,13 @@ fn a_batch_aggregates_to_a_verified_final_proof() {
     let bytes = AGGREGATION.final_proof_bytes(final_proof.clone()).unwrap();
     verifier.verify(&bytes, &public_data).unwrap();
     println!("final proof: {} bytes compressed, {} plain", bytes.len(), final_proof.to_bytes().len());
-    // The final wrap (compression layer 1) is what brings the proof under 50 KB; layer 0's
-    // proof is about 63 KB.
+    // The final wrap (compression layer 1) brings the proof to about 50 KB from layer 0's
+    // 63 KB. The compressed form shares Merkle path nodes between queries, so the size moves by
+    // up to about 1.5 KB with where they land (49.6 KB and 50.5 KB seen); 52 KB leaves room for
+    // that and fails if the wrap is lost or grows.
     assert_eq!(AGGREGATION.compression.len(), 2);
-    assert!(bytes.len() < 50_000, "final proof of {} bytes", bytes.len());
+    assert!(AGGREGATION.compression.iter().all(|layer| layer.data.common.degree_bits() == 12), "a compression layer outgrew 2^12 rows");
+    assert!(bytes.len() < 52_000, "final proof of {} bytes", bytes.len());
 
     // Any field of the public data changed: refused.
     let h = Hash::from_limbs([1, 2, 3, 4]).unwrap();
