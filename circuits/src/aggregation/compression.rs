@@ -23,8 +23,9 @@ use super::{AggregationError, Proof};
 use crate::config::{C, D, F, circuit_config};
 
 /// Routed wires of the final wrap (layer 1 on): enough for a Poseidon gate's inputs, outputs and
-/// swap (25) and for interpolating one FRI coset of eight (21). At 28 its verifier of layer 0
-/// no longer fits 2^12 rows (measured), which costs more than the columns save.
+/// swap (25) and for interpolating one FRI coset of eight (21). With 31 or fewer its verifier of
+/// layer 0 no longer fits 2^12 rows (measured at 28 to 31), which costs more than the columns
+/// save.
 const WRAP_ROUTED_WIRES: usize = 32;
 
 /// A compression layer's configuration. Each sums to 100 bits of conjectured security, as the
