@@ -36,6 +36,11 @@ pub(crate) fn denominator(wire: F, beta: F, sigma: F, gamma: F) -> F {
     wire + beta * sigma + gamma
 }
 
+/// The routed wires (of `routed`) whose factors chunk `c` of `chunk` factors multiplies.
+pub(crate) fn chunk_wires(c: usize, chunk: usize, routed: usize) -> std::ops::Range<usize> {
+    c * chunk..((c + 1) * chunk).min(routed)
+}
+
 impl Factors<'_> {
     /// Chunks per row.
     pub(crate) fn width(&self) -> usize {
@@ -44,7 +49,7 @@ impl Factors<'_> {
 
     /// The routed wires whose factors chunk `c` multiplies.
     fn chunk_wires(&self, c: usize) -> std::ops::Range<usize> {
-        c * self.chunk..((c + 1) * self.chunk).min(self.beta_ks.len())
+        chunk_wires(c, self.chunk, self.beta_ks.len())
     }
 
     /// For the rows from `first` on, `numerators.len() / width` of them: each row's chunk

@@ -536,7 +536,7 @@ impl Row<'_> {
                 c => partials[c - 1],
             };
             for c in 0..=num_prods {
-                let wires = c * chunk..((c + 1) * chunk).min(routed);
+                let wires = partial_products::chunk_wires(c, chunk, routed);
                 let numerator: F = wires.clone().map(|j| permutation.numerator(challenge, j, self.wires[j], self.x)).product();
                 let denominator: F = wires.map(|j| permutation.denominator(challenge, self.wires[j], sigmas[j])).product();
                 terms.push(accumulator(c) * numerator - accumulator(c + 1) * denominator);

@@ -185,10 +185,10 @@ fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, 
 }
 
 /// Sets a wave's values (each generator's, or each share of the inputs'), in queue order, and
-/// returns the generators they make
-/// ready (their last watched wire set) and whether any wire was newly set. A wave of many values
-/// is split by ranges of representatives, one range per task: every value of a representative
-/// falls to one task, in queue order, so a conflict is still seen.
+/// returns the generators they make ready (their last watched wire set) and whether any wire was
+/// newly set. A wave of many values is split by ranges of representatives, one range per task:
+/// every value of a representative falls to one task, in queue order, so a conflict is still
+/// seen.
 fn set_values<S: AsRef<[Generated]> + Sync>(values: &mut [Option<F>], generated: &[S], plan: &Plan, missing: &[AtomicU32]) -> Result<(Vec<u32>, bool), WitnessError> {
     // Sets `values` (the slots from representative `first` on) and collects what they make ready.
     let set_all = |slots: &mut [Option<F>], first: usize, generated: &mut dyn Iterator<Item = &Generated>| -> Result<(Vec<u32>, bool), WitnessError> {
