@@ -9,7 +9,9 @@ use plonky2::field::polynomial::{PolynomialCoeffs, PolynomialValues};
 use rayon::prelude::*;
 
 use crate::goldilocks::ProductSum;
-use crate::{Committed, F, ProverBackend};
+use plonky2::hash::poseidon::PoseidonHash;
+
+use crate::{Committed, F, MerkleHasher, ProverBackend};
 
 type FE = <F as Extendable<2>>::Extension;
 
@@ -20,26 +22,33 @@ const POWERS_CHUNK: usize = 1 << 12;
 pub const SALT_SIZE: usize = plonky2::fri::oracle::SALT_SIZE;
 
 /// Polynomials committed to: their coefficients (for openings at a point) and their LDE's tree.
-pub struct Commitment {
+pub struct Commitment<H: MerkleHasher = PoseidonHash> {
     pub polynomials: Vec<PolynomialCoeffs<F>>,
-    pub tree: Box<dyn Committed>,
+    pub tree: Box<dyn Committed<H>>,
 }
 
-impl Commitment {
-    pub fn as_ref(&self) -> CommitmentRef<'_> {
+impl<H: MerkleHasher> Commitment<H> {
+    pub fn as_ref(&self) -> CommitmentRef<'_, H> {
         CommitmentRef { polynomials: &self.polynomials, tree: self.tree.as_ref() }
     }
 }
 
 /// A commitment as openings and FRI read it, borrowed: a circuit's preprocessed commitment lies
 /// in its setup data and is not copied for each proof.
-#[derive(Clone, Copy)]
-pub struct CommitmentRef<'a> {
+pub struct CommitmentRef<'a, H: MerkleHasher = PoseidonHash> {
     pub polynomials: &'a [PolynomialCoeffs<F>],
-    pub tree: &'a dyn Committed,
+    pub tree: &'a dyn Committed<H>,
 }
 
-impl CommitmentRef<'_> {
+impl<H: MerkleHasher> Clone for CommitmentRef<'_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H: MerkleHasher> Copy for CommitmentRef<'_, H> {}
+
+impl<H: MerkleHasher> CommitmentRef<'_, H> {
     /// Every polynomial's value at `point` (plonky2's `eval_commitment`): its coefficients'
     /// products with the powers of `point`, summed per base-field component and reduced once
     /// (plonky2 lifts each polynomial to the extension and multiplies in it, by Horner's rule).
@@ -68,10 +77,7 @@ impl CommitmentRef<'_> {
 }
 
 /// plonky2's commitment in its setup data, as a [`CommitmentRef`].
-impl<'a, C: plonky2::plonk::config::GenericConfig<2, F = F>> From<&'a plonky2::fri::oracle::PolynomialBatch<F, C, 2>> for CommitmentRef<'a>
-where
-    plonky2::hash::merkle_tree::MerkleTree<F, C::Hasher>: Committed,
-{
+impl<'a, C: plonky2::plonk::config::GenericConfig<2, F = F, Hasher: MerkleHasher>> From<&'a plonky2::fri::oracle::PolynomialBatch<F, C, 2>> for CommitmentRef<'a, C::Hasher> {
     fn from(batch: &'a plonky2::fri::oracle::PolynomialBatch<F, C, 2>) -> Self {
         Self { polynomials: &batch.polynomials, tree: &batch.merkle_tree }
     }
@@ -79,15 +85,15 @@ where
 
 /// Commits to `polynomials` (all of one degree) at rate `2^-rate_bits`, with a cap of
 /// `2^cap_height`. Blinding salts every leaf with random elements, as plonky2 does.
-pub fn commit(backend: &dyn ProverBackend, polynomials: Vec<PolynomialCoeffs<F>>, rate_bits: usize, blinding: bool, cap_height: usize) -> Commitment {
-    let tree = backend.commit_lde(&polynomials, rate_bits, salt_size(blinding), cap_height);
+pub fn commit<H: MerkleHasher>(backend: &dyn ProverBackend, polynomials: Vec<PolynomialCoeffs<F>>, rate_bits: usize, blinding: bool, cap_height: usize) -> Commitment<H> {
+    let tree = H::commit_lde(backend, &polynomials, rate_bits, salt_size(blinding), cap_height);
     Commitment { polynomials, tree }
 }
 
 /// Commits to the polynomials whose values on the subgroup of their length are `values`, as
 /// [`commit`] does to coefficients: the backend interpolates them where it commits.
-pub fn commit_values(backend: &dyn ProverBackend, values: &[PolynomialValues<F>], rate_bits: usize, blinding: bool, cap_height: usize) -> Commitment {
-    let (polynomials, tree) = backend.commit_values(values, rate_bits, salt_size(blinding), cap_height);
+pub fn commit_values<H: MerkleHasher>(backend: &dyn ProverBackend, values: &[PolynomialValues<F>], rate_bits: usize, blinding: bool, cap_height: usize) -> Commitment<H> {
+    let (polynomials, tree) = H::commit_values(backend, values, rate_bits, salt_size(blinding), cap_height);
     Commitment { polynomials, tree }
 }
 
@@ -100,7 +106,8 @@ fn salt_size(blinding: bool) -> usize {
 mod tests {
     use plonky2::field::types::Sample;
     use plonky2::fri::oracle::PolynomialBatch;
-    use plonky2::plonk::config::PoseidonGoldilocksConfig;
+    use plonky2::hash::keccak::KeccakHash;
+    use plonky2::plonk::config::{KeccakGoldilocksConfig, PoseidonGoldilocksConfig};
     use plonky2::util::timing::TimingTree;
 
     use super::*;
@@ -114,8 +121,11 @@ mod tests {
         for (degree_bits, count, rate_bits, cap_height) in [(0, 1, 1, 0), (3, 5, 1, 2), (5, 20, 3, 4), (8, 135, 3, 4)] {
             let polynomials: Vec<PolynomialCoeffs<F>> = (0..count).map(|_| PolynomialCoeffs::new(F::rand_vec(1 << degree_bits))).collect();
             let expected = PolynomialBatch::<F, C, 2>::from_coeffs(polynomials.clone(), rate_bits, false, cap_height, &mut TimingTree::default(), None);
+            let keccak = PolynomialBatch::<F, KeccakGoldilocksConfig, 2>::from_coeffs(polynomials.clone(), rate_bits, false, cap_height, &mut TimingTree::default(), None);
             for backend in [&Plonky2Backend as &dyn ProverBackend, &CpuBackend::detect()] {
-                let ours = commit(backend, polynomials.clone(), rate_bits, false, cap_height);
+                let ours = commit::<KeccakHash<25>>(backend, polynomials.clone(), rate_bits, false, cap_height);
+                assert_eq!(ours.tree.cap(), &keccak.merkle_tree.cap, "keccak, {}: 2^{degree_bits} x {count}", backend.name());
+                let ours = commit::<PoseidonHash>(backend, polynomials.clone(), rate_bits, false, cap_height);
                 let what = format!("{}: 2^{degree_bits} x {count} at rate bits {rate_bits}", backend.name());
                 assert_eq!(ours.tree.cap(), &expected.merkle_tree.cap, "{what}");
                 assert_eq!(*ours.tree.rows().unwrap(), expected.merkle_tree.leaves, "{what}");
@@ -134,8 +144,8 @@ mod tests {
     #[test]
     fn blinded_commitments_salt_every_leaf() {
         let polynomials: Vec<PolynomialCoeffs<F>> = (0..3).map(|_| PolynomialCoeffs::new(F::rand_vec(16))).collect();
-        let a = commit(&CpuBackend::detect(), polynomials.clone(), 1, true, 1);
-        let b = commit(&CpuBackend::detect(), polynomials, 1, true, 1);
+        let a = commit::<PoseidonHash>(&CpuBackend::detect(), polynomials.clone(), 1, true, 1);
+        let b = commit::<PoseidonHash>(&CpuBackend::detect(), polynomials, 1, true, 1);
         assert!(a.tree.rows().unwrap().iter().all(|leaf| leaf.len() == 3 + SALT_SIZE));
         assert_ne!(a.tree.cap(), b.tree.cap(), "fresh salt, another commitment");
         assert_eq!(a.tree.rows().unwrap()[5][..3], b.tree.rows().unwrap()[5][..3], "same values under the salt");

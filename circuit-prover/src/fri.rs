@@ -14,6 +14,7 @@ use plonky2::fri::structure::{FriBatchInfo, FriInstanceInfo};
 use plonky2::hash::merkle_tree::MerkleTree;
 use plonky2::hash::poseidon::{PoseidonHash, SPONGE_RATE};
 use plonky2::iop::challenger::Challenger;
+use plonky2::plonk::config::Hasher;
 use plonky2::plonk::plonk_common::reduce_with_powers;
 use plonky2::util::log2_strict;
 use rayon::prelude::*;
@@ -23,7 +24,7 @@ use crate::cpu::Simd;
 use crate::goldilocks::ProductSum;
 use crate::poseidon::{State, permute_all, permute_scalar};
 use crate::prover::{D, Phases};
-use crate::{Committed, F, FetchError, ProverBackend};
+use crate::{Committed, F, FetchError, MerkleHasher, ProverBackend};
 
 type FE = <F as Extendable<D>>::Extension;
 
@@ -32,7 +33,7 @@ const CHUNK: usize = 1 << 11;
 
 /// The opening proof for `instance` over the committed `oracles`, after the openings have been
 /// observed: plonky2's, step for step.
-pub(crate) fn prove_openings(backend: &dyn ProverBackend, instance: &FriInstanceInfo<F, D>, oracles: &[CommitmentRef<'_>], challenger: &mut Challenger<F, PoseidonHash>, fri_params: &FriParams, phases: &mut Phases) -> Result<FriProof<F, PoseidonHash, D>, FetchError> {
+pub(crate) fn prove_openings<H: MerkleHasher>(backend: &dyn ProverBackend, instance: &FriInstanceInfo<F, D>, oracles: &[CommitmentRef<'_, H>], challenger: &mut Challenger<F, H>, fri_params: &FriParams, phases: &mut Phases) -> Result<FriProof<F, H, D>, FetchError> {
     let alpha = challenger.get_extension_challenge::<D>();
     // final = sum over batches i of alpha^(k_i) (F_i(X) - F_i(z_i)) / (X - z_i), F_i the batch's
     // polynomials reduced by powers of alpha, each power of alpha used once overall.
@@ -47,18 +48,19 @@ pub(crate) fn prove_openings(backend: &dyn ProverBackend, instance: &FriInstance
     phases.done("FRI reduction");
     let values = coset_lde_values(&final_poly, fri_params.config.rate_bits, F::coset_shift());
     phases.done("FRI LDE");
-    let trees: Vec<&dyn Committed> = oracles.iter().map(|oracle| oracle.tree).collect();
+    let trees: Vec<&dyn Committed<H>> = oracles.iter().map(|oracle| oracle.tree).collect();
     fri_proof(backend, &trees, final_poly, values, challenger, fri_params, phases)
 }
 
 /// FRI on `poly` (its coefficients below the degree bound: plonky2's LDE of it without the zeros
 /// that pad it), whose values on the LDE coset are `values`: the commit phase (fold by each reduction arity, commit to each folded codeword),
 /// the proof of work, then the query rounds opening the initial `trees` and every folded one.
-fn fri_proof(backend: &dyn ProverBackend, trees: &[&dyn Committed], poly: PolynomialCoeffs<FE>, values: PolynomialValues<FE>, challenger: &mut Challenger<F, PoseidonHash>, fri_params: &FriParams, phases: &mut Phases) -> Result<FriProof<F, PoseidonHash, D>, FetchError> {
+fn fri_proof<H: MerkleHasher>(backend: &dyn ProverBackend, trees: &[&dyn Committed<H>], poly: PolynomialCoeffs<FE>, values: PolynomialValues<FE>, challenger: &mut Challenger<F, H>, fri_params: &FriParams, phases: &mut Phases) -> Result<FriProof<F, H, D>, FetchError> {
     let n = values.len();
-    let (layers, final_poly, sponge) = commit_phase(backend, poly, values, challenger, fri_params);
+    let (layers, final_poly) = commit_phase(backend, poly, values, challenger, fri_params);
     phases.done("FRI commit phase");
-    let pow_witness = proof_of_work(backend, challenger, &sponge, fri_params.config.proof_of_work_bits);
+    let final_coefficients: Vec<F> = final_poly.coeffs.iter().flat_map(<FE as FieldExtension<D>>::to_basefield_array).collect();
+    let pow_witness = H::proof_of_work(backend, challenger, &final_coefficients, fri_params.config.proof_of_work_bits);
     phases.done("FRI proof of work");
     let indices: Vec<usize> = challenger.get_n_challenges(fri_params.config.num_query_rounds).into_iter().map(|x| x.to_canonical_u64() as usize % n).collect();
     // Each initial tree opens every query's row at once: one fetch per tree from a device.
@@ -85,10 +87,10 @@ fn fri_proof(backend: &dyn ProverBackend, trees: &[&dyn Committed], poly: Polyno
 
 /// The commit phase: for each reduction arity, commit to the codeword (each leaf one coset of
 /// `arity` points, plonky2's order), draw beta, and fold. Returns the trees and the final
-/// polynomial, which the transcript observes, and a copy of the transcript's sponge after it
-/// (for the proof of work). Folding the unpadded coefficients gives plonky2's
-/// folds without their zeros.
-fn commit_phase(backend: &dyn ProverBackend, mut coeffs: PolynomialCoeffs<FE>, mut values: PolynomialValues<FE>, challenger: &mut Challenger<F, PoseidonHash>, fri_params: &FriParams) -> (Vec<MerkleTree<F, PoseidonHash>>, PolynomialCoeffs<FE>, Sponge) {
+/// polynomial, which the proof of work observes: the transcript has just drawn a challenge (a
+/// beta, or alpha with no layers). Folding the unpadded coefficients gives plonky2's folds
+/// without their zeros.
+fn commit_phase<H: MerkleHasher>(backend: &dyn ProverBackend, mut coeffs: PolynomialCoeffs<FE>, mut values: PolynomialValues<FE>, challenger: &mut Challenger<F, H>, fri_params: &FriParams) -> (Vec<MerkleTree<F, H>>, PolynomialCoeffs<FE>) {
     let rate_bits = fri_params.config.rate_bits;
     let mut layers = Vec::with_capacity(fri_params.reduction_arity_bits.len());
     let mut shift = F::coset_shift();
@@ -98,7 +100,7 @@ fn commit_phase(backend: &dyn ProverBackend, mut coeffs: PolynomialCoeffs<FE>, m
         // parallel (plonky2 reverses the whole codeword in place on one thread first).
         let log_len = log2_strict(values.len());
         let leaves = (0..values.len() / arity).into_par_iter().map(|k| (k * arity..(k + 1) * arity).flat_map(|m| <FE as FieldExtension<D>>::to_basefield_array(&values.values[crate::reverse_bits(m, log_len)])).collect()).collect();
-        let tree = backend.merkle_tree(leaves, fri_params.config.cap_height);
+        let tree = H::merkle_tree(backend, leaves, fri_params.config.cap_height);
         challenger.observe_cap(&tree.cap);
         layers.push(tree);
         let beta = challenger.get_extension_challenge::<D>();
@@ -107,25 +109,20 @@ fn commit_phase(backend: &dyn ProverBackend, mut coeffs: PolynomialCoeffs<FE>, m
         shift = shift.exp_u64(arity as u64);
         values = coset_lde_values(&coeffs, rate_bits, shift);
     }
-    // A challenge was just drawn (a beta, or alpha with no layers): the sponge can be copied.
-    let mut sponge = Sponge::after_challenge(challenger);
-    challenger.observe_extension_elements::<D>(&coeffs.coeffs);
-    sponge.observe(coeffs.coeffs.iter().flat_map(<FE as FieldExtension<D>>::to_basefield_array));
-    (layers, coeffs, sponge)
+    (layers, coeffs)
 }
 
-/// The proof-of-work witness: the smallest element whose observation makes the next challenge
-/// have `bits` leading zeros (plonky2's grinding; the smallest, so a proof is reproducible).
-/// `sponge` is the transcript's sponge as `challenger` holds it; candidates are tried on copies of
-/// it, on the backend's device if it searches, else many permutations per SIMD pass.
-fn proof_of_work(backend: &dyn ProverBackend, challenger: &mut Challenger<F, PoseidonHash>, sponge: &Sponge, bits: u32) -> F {
-    let min_leading_zeros = bits + (64 - F::order().bits()) as u32;
+/// The proof-of-work witness on a Poseidon transcript (see [`MerkleHasher::proof_of_work`]): the
+/// smallest element that works (plonky2's grinding; the smallest, so a proof is reproducible).
+/// Candidates are tried on copies of the transcript's sponge, on the backend's device if it
+/// searches, else many permutations per SIMD pass.
+pub(crate) fn poseidon_proof_of_work(backend: &dyn ProverBackend, challenger: &mut Challenger<F, PoseidonHash>, pending: &[F], bits: u32) -> F {
+    // A challenge was just drawn: the sponge can be copied.
+    let mut sponge = Sponge::after_challenge(challenger);
+    challenger.observe_elements(pending);
+    sponge.observe(pending.iter().copied());
+    let min_leading_zeros = min_leading_zeros(bits);
     let simd = Simd::detect();
-    let works = |candidate: u64| {
-        let mut trial = challenger.clone();
-        trial.observe_element(F::from_canonical_u64(candidate));
-        trial.get_challenge().to_canonical_u64().leading_zeros() >= min_leading_zeros
-    };
     // The first of `POW_BATCH` candidates from `first` that works, by the sponge's copy.
     let first_in_batch = |first: u64| {
         let mut states: Vec<State> = (first..first + POW_BATCH).map(|candidate| sponge.duplexed_with(candidate)).collect();
@@ -133,23 +130,50 @@ fn proof_of_work(backend: &dyn ProverBackend, challenger: &mut Challenger<F, Pos
         // The challenge drawn is the last of the rate's elements.
         states.iter().position(|state| state[SPONGE_RATE - 1].leading_zeros() >= min_leading_zeros).map(|i| first + i as u64)
     };
-    // Blocks of candidates in order, each searched by every thread, so the first block holding
-    // a witness holds the smallest. (One `find_first` over the whole field left the search to one
-    // thread: rayon's first split gives the low candidates to a single piece.)
-    let block = POW_BATCH * 64 * rayon::current_num_threads() as u64;
-    let search = |works_in: &(dyn Fn(u64) -> Option<u64> + Sync), step: u64| {
-        (0..F::NEG_ONE.to_canonical_u64() / block)
-            .find_map(|b| (b * block / step..(b + 1) * block / step).into_par_iter().find_map_first(|i| works_in(i * step)))
-            .expect("a proof-of-work witness exists")
-    };
     let on_device = backend.proof_of_work(&sponge.duplexed_with(0), sponge.buffer.len(), min_leading_zeros);
-    let mut witness = on_device.unwrap_or_else(|| search(&first_in_batch, POW_BATCH));
-    if !works(witness) {
+    let witness = on_device.unwrap_or_else(|| first_witness(&first_in_batch, POW_BATCH));
+    if !works(challenger, witness, min_leading_zeros) {
         // The copy disagrees with plonky2's challenger (which would be a bug here): grind on
-        // the challenger itself, one candidate at a time.
+        // the challenger itself.
         tracing::error!(witness, "the proof of work found on a copy of the sponge fails the transcript; searching again on the transcript");
-        witness = search(&|candidate| works(candidate).then_some(candidate), 1);
+        return challenger_proof_of_work(challenger, bits);
     }
+    observe_witness(challenger, witness)
+}
+
+/// The proof-of-work witness searched on the transcript itself, one candidate at a time: the
+/// smallest that works.
+pub(crate) fn challenger_proof_of_work<H: Hasher<F>>(challenger: &mut Challenger<F, H>, bits: u32) -> F {
+    let min_leading_zeros = min_leading_zeros(bits);
+    let witness = first_witness(&|candidate| works(challenger, candidate, min_leading_zeros).then_some(candidate), 1);
+    observe_witness(challenger, witness)
+}
+
+/// Leading zeros of a challenge's 64 bits that `bits` of grinding ask for.
+fn min_leading_zeros(bits: u32) -> u32 {
+    bits + (64 - F::order().bits()) as u32
+}
+
+/// Whether observing `candidate` makes the transcript's next challenge have the leading zeros.
+fn works<H: Hasher<F>>(challenger: &Challenger<F, H>, candidate: u64, min_leading_zeros: u32) -> bool {
+    let mut trial = challenger.clone();
+    trial.observe_element(F::from_canonical_u64(candidate));
+    trial.get_challenge().to_canonical_u64().leading_zeros() >= min_leading_zeros
+}
+
+/// The smallest witness `works_in(i * step)` finds (each call tries the `step` candidates from
+/// `i * step`). Blocks of candidates in order, each searched by every thread, so the first block
+/// holding a witness holds the smallest. (One `find_first` over the whole field left the search
+/// to one thread: rayon's first split gives the low candidates to a single piece.)
+fn first_witness(works_in: &(dyn Fn(u64) -> Option<u64> + Sync), step: u64) -> u64 {
+    let block = POW_BATCH * 64 * rayon::current_num_threads() as u64;
+    (0..F::NEG_ONE.to_canonical_u64() / block)
+        .find_map(|b| (b * block / step..(b + 1) * block / step).into_par_iter().find_map_first(|i| works_in(i * step)))
+        .expect("a proof-of-work witness exists")
+}
+
+/// Observes the witness and draws the challenge it was ground for, as plonky2's prover does.
+fn observe_witness<H: Hasher<F>>(challenger: &mut Challenger<F, H>, witness: u64) -> F {
     let witness = F::from_canonical_u64(witness);
     challenger.observe_element(witness);
     challenger.get_challenge();
@@ -245,6 +269,8 @@ mod tests {
     use plonky2::plonk::config::PoseidonGoldilocksConfig;
     use plonky2::util::reducing::ReducingFactor;
     use plonky2::util::timing::TimingTree;
+
+    use plonky2::hash::keccak::KeccakHash;
 
     use super::*;
     use crate::commit::{Commitment, commit};
@@ -352,44 +378,67 @@ mod tests {
         // 16 bits: the witness usually lies beyond the first block of candidates. Observed
         // after the last challenge: a few elements, a rate and more, exactly a rate.
         let bits = 16;
-        let min_leading_zeros = bits + (64 - F::order().bits()) as u32;
         for (seed, observed) in [(0, 3), (1, 13), (2, 8), (3, 0)] {
             let mut challenger = Challenger::<F, PoseidonHash>::new();
             challenger.observe_element(F::from_canonical_u64(seed));
             challenger.get_challenge();
-            let mut sponge = Sponge::after_challenge(&challenger);
             let elements: Vec<F> = (0..observed).map(|i| F::from_canonical_u64(seed * 1000 + i)).collect();
+            let mut sponge = Sponge::after_challenge(&challenger);
+            let mut ours = challenger.clone();
             challenger.observe_elements(&elements);
-            sponge.observe(elements);
-            let works = |candidate: u64| {
-                let mut trial = challenger.clone();
-                trial.observe_element(F::from_canonical_u64(candidate));
-                trial.get_challenge().to_canonical_u64().leading_zeros() >= min_leading_zeros
-            };
+            sponge.observe(elements.iter().copied());
             // The copy draws the challenger's challenges (else the search would fall back).
             for candidate in 0..4 {
                 let mut trial = challenger.clone();
                 trial.observe_element(F::from_canonical_u64(candidate));
                 assert_eq!(permute_scalar(sponge.duplexed_with(candidate))[SPONGE_RATE - 1], trial.get_challenge().to_canonical_u64(), "seed {seed}");
             }
-            let smallest = (0..).find(|&candidate| works(candidate)).unwrap();
-            let mut ours = challenger.clone();
-            assert_eq!(proof_of_work(&CpuBackend::detect(), &mut ours, &sponge, bits).to_canonical_u64(), smallest, "seed {seed}, {observed} observed");
+            let smallest = smallest_witness(&challenger, bits);
+            assert_eq!(poseidon_proof_of_work(&CpuBackend::detect(), &mut ours, &elements, bits).to_canonical_u64(), smallest, "seed {seed}, {observed} observed");
             // The witness is observed and its challenge drawn, as the verifier will.
             challenger.observe_element(F::from_canonical_u64(smallest));
             assert_eq!(ours.get_challenge(), { challenger.get_challenge(); challenger.get_challenge() });
         }
+        // On a Keccak transcript (a final proof's), searched on the transcript itself.
+        let mut challenger = Challenger::<F, KeccakHash<25>>::new();
+        challenger.observe_element(F::ONE);
+        let smallest = smallest_witness(&challenger, 12);
+        let mut ours = challenger.clone();
+        assert_eq!(challenger_proof_of_work(&mut ours, 12).to_canonical_u64(), smallest);
+        challenger.observe_element(F::from_canonical_u64(smallest));
+        assert_eq!(ours.get_challenge(), { challenger.get_challenge(); challenger.get_challenge() });
+    }
+
+    /// The smallest candidate whose observation gives a challenge of `bits` leading zeros.
+    fn smallest_witness<H: Hasher<F>>(challenger: &Challenger<F, H>, bits: u32) -> u64 {
+        (0..).find(|&candidate| works(challenger, candidate, min_leading_zeros(bits))).unwrap()
+    }
+
+    /// A backend whose device answers a proof-of-work witness that does not work.
+    struct WrongProofOfWork;
+
+    impl ProverBackend for WrongProofOfWork {
+        fn name(&self) -> String {
+            "wrong proof of work".into()
+        }
+
+        fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
+            MerkleTree::new(leaves, cap_height)
+        }
+
+        fn proof_of_work(&self, _: &State, _: usize, _: u32) -> Option<u64> {
+            Some(1)
+        }
     }
 
     #[test]
-    fn a_wrong_copy_of_the_sponge_still_finds_the_transcripts_witness() {
+    fn a_device_witness_that_fails_the_transcript_is_searched_again() {
         let mut challenger = Challenger::<F, PoseidonHash>::new();
         challenger.get_challenge();
-        let mut sponge = Sponge::after_challenge(&challenger);
-        challenger.observe_element(F::ONE);
-        sponge.observe([F::TWO]);
-        let witness = proof_of_work(&CpuBackend::detect(), &mut challenger.clone(), &sponge, 8);
-        challenger.observe_element(witness);
-        assert!(challenger.get_challenge().to_canonical_u64().leading_zeros() >= 8);
+        let mut after = challenger.clone();
+        after.observe_element(F::TWO);
+        assert!(!works(&after, 1, min_leading_zeros(8)), "pick another transcript: 1 works on it");
+        let witness = poseidon_proof_of_work(&WrongProofOfWork, &mut challenger, &[F::TWO], 8);
+        assert_eq!(witness.to_canonical_u64(), smallest_witness(&after, 8));
     }
 }

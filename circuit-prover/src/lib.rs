@@ -2,7 +2,8 @@
 //! on whatever the machine has: coset LDEs laid out as Merkle leaves, and Poseidon Merkle trees
 //! over them (together most of plonky2's prove time). Every backend produces exactly what
 //! plonky2 produces for the same input, so its commitments are plonky2's own data structures and
-//! proofs verify unchanged.
+//! proofs verify unchanged. Merkle trees and the transcript hash with Poseidon, or with Keccak
+//! for a final proof that is verified only natively ([`MerkleHasher`]).
 //!
 //! - [`prover`]: the PLONK prover (plonky2's protocol and transcript) on a backend.
 //! - [`commit`]: polynomial commitments made through a backend, their trees left wherever the
@@ -39,9 +40,12 @@ use plonky2::field::goldilocks_field::GoldilocksField;
 use plonky2::field::polynomial::{PolynomialCoeffs, PolynomialValues};
 use std::borrow::Cow;
 
+use plonky2::hash::keccak::KeccakHash;
 use plonky2::hash::merkle_proofs::MerkleProof;
 use plonky2::hash::merkle_tree::{MerkleCap, MerkleTree};
 use plonky2::hash::poseidon::PoseidonHash;
+use plonky2::iop::challenger::Challenger;
+use plonky2::plonk::config::Hasher;
 
 /// The field every circuit of ours is over.
 pub type F = GoldilocksField;
@@ -129,15 +133,15 @@ pub trait ProverBackend: Send + Sync {
 }
 
 /// A committed row (a Merkle leaf) with its path to the cap: what a FRI query opens.
-pub type Opening = (Vec<F>, MerkleProof<F, PoseidonHash>);
+pub type Opening<H = PoseidonHash> = (Vec<F>, MerkleProof<F, H>);
 
 /// A committed LDE's Merkle tree, wherever its rows lie: what the transcript observes (the cap)
 /// and what FRI's queries open (rows with their paths).
-pub trait Committed: Send + Sync {
-    fn cap(&self) -> &MerkleCap<F, PoseidonHash>;
+pub trait Committed<H: Hasher<F> = PoseidonHash>: Send + Sync {
+    fn cap(&self) -> &MerkleCap<F, H>;
 
     /// Rows `indices` (as Merkle leaves: salted, if the commitment is) with their paths to the cap.
-    fn open(&self, indices: &[usize]) -> Result<Vec<Opening>, FetchError>;
+    fn open(&self, indices: &[usize]) -> Result<Vec<Opening<H>>, FetchError>;
 
     /// Every row, in leaf order: for a quotient evaluated on the CPU. Fetched whole if the rows
     /// lie on a device.
@@ -150,17 +154,80 @@ pub trait Committed: Send + Sync {
 #[error("fetching committed rows from the device: {0}")]
 pub struct FetchError(pub String);
 
-impl Committed for MerkleTree<F, PoseidonHash> {
-    fn cap(&self) -> &MerkleCap<F, PoseidonHash> {
+impl<H: Hasher<F>> Committed<H> for MerkleTree<F, H> {
+    fn cap(&self) -> &MerkleCap<F, H> {
         &self.cap
     }
 
-    fn open(&self, indices: &[usize]) -> Result<Vec<Opening>, FetchError> {
+    fn open(&self, indices: &[usize]) -> Result<Vec<Opening<H>>, FetchError> {
         Ok(indices.iter().map(|&i| (self.get(i).to_vec(), self.prove(i))).collect())
     }
 
     fn rows(&self) -> Result<Cow<'_, [Vec<F>]>, FetchError> {
         Ok(Cow::Borrowed(&self.leaves))
+    }
+}
+
+/// A hash our prover builds Merkle trees and its transcript with (a plonky2 configuration's
+/// `Hasher`). Poseidon, which recursion verifies in circuit, hashes on the backend. Keccak
+/// (plonky2's `KeccakGoldilocksConfig`: 25-byte digests, so shorter Merkle paths) serves a final
+/// proof that is only ever verified natively; its trees are hashed on the CPU from LDE rows the
+/// backend computed, which costs less than Poseidon there (a 2^18 x 135 tree: 0.66 s against
+/// 2.4 s for the AVX-512 Poseidon tree on two cores).
+pub trait MerkleHasher: Hasher<F> + 'static {
+    /// A Merkle tree over `leaves` (a power-of-two count), as plonky2's `MerkleTree::new`.
+    fn merkle_tree(backend: &dyn ProverBackend, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, Self>;
+
+    /// A commitment to the LDE of `polynomials`, as [`ProverBackend::commit_lde`].
+    fn commit_lde(backend: &dyn ProverBackend, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Box<dyn Committed<Self>>;
+
+    /// Coefficients of and a commitment to the polynomials with `values`, as
+    /// [`ProverBackend::commit_values`].
+    fn commit_values(backend: &dyn ProverBackend, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> (Vec<PolynomialCoeffs<F>>, Box<dyn Committed<Self>>) {
+        use rayon::prelude::*;
+        let polynomials = backend.interpolate(values.par_iter().cloned().collect(), false);
+        let tree = Self::commit_lde(backend, &polynomials, rate_bits, salt_size, cap_height);
+        (polynomials, tree)
+    }
+
+    /// FRI's proof of work: observes `pending` (the final polynomial's coefficients) on
+    /// `challenger`, which has just drawn a challenge, then finds a witness whose observation
+    /// makes the next challenge have `bits` leading zeros, observes it and draws that challenge.
+    fn proof_of_work(backend: &dyn ProverBackend, challenger: &mut Challenger<F, Self>, pending: &[F], bits: u32) -> F;
+}
+
+impl MerkleHasher for PoseidonHash {
+    fn merkle_tree(backend: &dyn ProverBackend, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, Self> {
+        backend.merkle_tree(leaves, cap_height)
+    }
+
+    fn commit_lde(backend: &dyn ProverBackend, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Box<dyn Committed<Self>> {
+        backend.commit_lde(polynomials, rate_bits, salt_size, cap_height)
+    }
+
+    fn commit_values(backend: &dyn ProverBackend, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> (Vec<PolynomialCoeffs<F>>, Box<dyn Committed<Self>>) {
+        backend.commit_values(values, rate_bits, salt_size, cap_height)
+    }
+
+    fn proof_of_work(backend: &dyn ProverBackend, challenger: &mut Challenger<F, Self>, pending: &[F], bits: u32) -> F {
+        fri::poseidon_proof_of_work(backend, challenger, pending, bits)
+    }
+}
+
+impl<const N: usize> MerkleHasher for KeccakHash<N> {
+    fn merkle_tree(_: &dyn ProverBackend, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, Self> {
+        MerkleTree::new(leaves, cap_height)
+    }
+
+    fn commit_lde(backend: &dyn ProverBackend, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Box<dyn Committed<Self>> {
+        let mut leaves = backend.lde_rows(polynomials, rate_bits);
+        salt_rows(&mut leaves, salt_size);
+        Box::new(MerkleTree::<F, Self>::new(leaves, cap_height))
+    }
+
+    fn proof_of_work(_: &dyn ProverBackend, challenger: &mut Challenger<F, Self>, pending: &[F], bits: u32) -> F {
+        challenger.observe_elements(pending);
+        fri::challenger_proof_of_work(challenger, bits)
     }
 }
 

@@ -13,6 +13,7 @@ use plonky2::field::zero_poly_coset::ZeroPolyOnCoset;
 use plonky2::fri::structure::{FriBatchInfo, FriInstanceInfo, FriOpeningBatch, FriOpenings, FriOracleInfo, FriPolynomialInfo};
 use plonky2::gates::gate::GateRef;
 use plonky2::hash::hash_types::HashOut;
+use plonky2::hash::merkle_tree::MerkleCap;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::challenger::Challenger;
 use plonky2::iop::witness::{PartialWitness, PartitionWitness, Witness};
@@ -29,15 +30,21 @@ use crate::commit::{Commitment, CommitmentRef, SALT_SIZE, commit, commit_values}
 use crate::cpu::Simd;
 use crate::partial_products::{self, Factors};
 use crate::quotient;
-use crate::{F, ProverBackend};
+use crate::{F, MerkleHasher, ProverBackend};
 
 /// plonky2's extension degree, the only one we prove with.
 pub const D: usize = 2;
 type FE = <F as Extendable<D>>::Extension;
 
-/// A plonky2 configuration our prover can prove for: Goldilocks with Poseidon everywhere.
-pub trait PoseidonConfig: GenericConfig<D, F = F, Hasher = PoseidonHash, InnerHasher = PoseidonHash> {}
-impl<C: GenericConfig<D, F = F, Hasher = PoseidonHash, InnerHasher = PoseidonHash>> PoseidonConfig for C {}
+/// A plonky2 configuration our prover can prove for: Goldilocks, Poseidon for the public
+/// inputs' hash, and Merkle trees and transcript of a [`MerkleHasher`] (Poseidon, or Keccak
+/// for a final proof).
+pub trait ProverConfig: GenericConfig<D, F = F, Hasher = Self::MerkleHash, InnerHasher = PoseidonHash> {
+    type MerkleHash: MerkleHasher;
+}
+impl<H: MerkleHasher, C: GenericConfig<D, F = F, Hasher = H, InnerHasher = PoseidonHash>> ProverConfig for C {
+    type MerkleHash = H;
+}
 
 /// plonky2's four oracles, in transcript order (plonky2's `PlonkOracle`, whose fields are private).
 #[derive(Clone, Copy)]
@@ -91,7 +98,7 @@ pub enum ProveError {
 }
 
 /// Runs the circuit's generators on `inputs`, then proves.
-pub fn prove<C: PoseidonConfig>(
+pub fn prove<C: ProverConfig>(
     backend: &dyn ProverBackend,
     prover_data: &ProverOnlyCircuitData<F, C, D>,
     common_data: &CommonCircuitData<F, D>,
@@ -102,7 +109,7 @@ pub fn prove<C: PoseidonConfig>(
 }
 
 /// Proves from a witness vector (every wire's value, as the generators left it).
-pub fn prove_with_partition_witness<C: PoseidonConfig>(
+pub fn prove_with_partition_witness<C: ProverConfig>(
     backend: &dyn ProverBackend,
     prover_data: &ProverOnlyCircuitData<F, C, D>,
     common_data: &CommonCircuitData<F, D>,
@@ -113,7 +120,7 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     }
     let config = &common_data.config;
     let (rate_bits, cap_height) = (config.fri_config.rate_bits, config.fri_config.cap_height);
-    let commit_oracle = |values: &[PolynomialValues<F>], oracle: Oracle| commit_values(backend, values, rate_bits, oracle.salted(config), cap_height);
+    let commit_oracle = |values: &[PolynomialValues<F>], oracle: Oracle| commit_values::<C::MerkleHash>(backend, values, rate_bits, oracle.salted(config), cap_height);
 
     let mut phases = Phases::start();
     let public_inputs = witness_vector.get_targets(&prover_data.public_inputs);
@@ -128,11 +135,11 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     let wires_commitment = commit_oracle(&wires, Oracle::Wires);
     phases.done("wires commitment");
 
-    let mut challenger = Challenger::<F, PoseidonHash>::new();
+    let mut challenger = Challenger::<F, C::MerkleHash>::new();
     common_data.fri_params.observe(&mut challenger);
-    challenger.observe_hash::<PoseidonHash>(prover_data.circuit_digest);
+    challenger.observe_hash::<C::MerkleHash>(prover_data.circuit_digest);
     challenger.observe_hash::<PoseidonHash>(public_inputs_hash);
-    challenger.observe_cap::<PoseidonHash>(wires_commitment.tree.cap());
+    challenger.observe_cap::<C::MerkleHash>(wires_commitment.tree.cap());
     let betas = challenger.get_n_challenges(config.num_challenges);
     let gammas = challenger.get_n_challenges(config.num_challenges);
 
@@ -141,7 +148,7 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     phases.done("partial products");
     let zs_commitment = commit_oracle(&zs_partial_products, Oracle::ZsPartialProducts);
     phases.done("partial products commitment");
-    challenger.observe_cap::<PoseidonHash>(zs_commitment.tree.cap());
+    challenger.observe_cap::<C::MerkleHash>(zs_commitment.tree.cap());
     let alphas = challenger.get_n_challenges(config.num_challenges);
 
     let quotient_values = circuit.quotient_values(backend, &public_inputs_hash, &wires_commitment, &zs_commitment, &permutation, &alphas)?;
@@ -160,7 +167,7 @@ pub fn prove_with_partition_witness<C: PoseidonConfig>(
     phases.done("quotient interpolation");
     let quotient_commitment = commit(backend, quotient_chunks, rate_bits, Oracle::Quotient.salted(config), cap_height);
     phases.done("quotient commitment");
-    challenger.observe_cap::<PoseidonHash>(quotient_commitment.tree.cap());
+    challenger.observe_cap::<C::MerkleHash>(quotient_commitment.tree.cap());
 
     let zeta = challenger.get_extension_challenge::<D>();
     // zeta in H would open witness values; (g zeta)^n = zeta^n, so checking zeta suffices.
@@ -273,13 +280,13 @@ impl<'a> Permutation<'a> {
 }
 
 /// A circuit being proved: its setup data and its gates' selectors.
-struct Circuit<'a, C: PoseidonConfig> {
+struct Circuit<'a, C: ProverConfig> {
     prover_data: &'a ProverOnlyCircuitData<F, C, D>,
     common_data: &'a CommonCircuitData<F, D>,
     selectors: Selectors,
 }
 
-impl<C: PoseidonConfig> Circuit<'_, C> {
+impl<C: ProverConfig> Circuit<'_, C> {
     /// What plonky2's verifier needs of the circuit: its common data and verification key.
     fn verifier_data(&self) -> VerifierCircuitData<F, C, D> {
         let verifier_only = VerifierOnlyCircuitData { constants_sigmas_cap: self.prover_data.constants_sigmas_commitment.merkle_tree.cap.clone(), circuit_digest: self.prover_data.circuit_digest };
@@ -381,15 +388,23 @@ impl<C: PoseidonConfig> Circuit<'_, C> {
     /// The quotient polynomials' values, one per repetition: the vanishing polynomial (every
     /// constraint combined with powers of that repetition's alpha) divided by `Z_H`, evaluated on
     /// the LDE coset at the degree the constraints need.
-    fn quotient_values(&self, backend: &dyn ProverBackend, public_inputs_hash: &HashOut<F>, wires_commitment: &Commitment, zs_commitment: &Commitment, permutation: &Permutation<'_>, alphas: &[F]) -> Result<Vec<PolynomialValues<F>>, ProveError> {
+    fn quotient_values(&self, backend: &dyn ProverBackend, public_inputs_hash: &HashOut<F>, wires_commitment: &Commitment<C::MerkleHash>, zs_commitment: &Commitment<C::MerkleHash>, permutation: &Permutation<'_>, alphas: &[F]) -> Result<Vec<PolynomialValues<F>>, ProveError> {
         let (prover_data, common_data, selectors) = (self.prover_data, self.common_data, &self.selectors);
         let quotient_degree_bits = log2_ceil(common_data.quotient_degree_factor);
         let rate_bits = common_data.config.fri_config.rate_bits;
         assert!(quotient_degree_bits <= rate_bits, "constraints of degree above the rate are not supported (nor by plonky2)");
         let z_h_on_coset = ZeroPolyOnCoset::new(common_data.degree_bits(), quotient_degree_bits);
         let challenges = quotient::Challenges { public_inputs_hash, betas: permutation.betas, gammas: permutation.gammas, beta_ks: &permutation.beta_ks, alphas };
-        let commitments = quotient::Commitments { constants_sigmas: &prover_data.constants_sigmas_commitment.merkle_tree, wires: wires_commitment.tree.cap(), zs_partial_products: zs_commitment.tree.cap() };
-        if let Some(values) = quotient::describe(common_data, selectors, &challenges, &z_h_on_coset, commitments).and_then(|inputs| backend.quotient_values(&inputs)) {
+        // A backend evaluates the quotient where it holds the LDEs it committed to, which
+        // commitments of its own hash (Poseidon) name.
+        fn poseidon(cap: &dyn std::any::Any) -> Option<&MerkleCap<F, PoseidonHash>> {
+            cap.downcast_ref()
+        }
+        let commitments = (|| {
+            let constants_sigmas = (&prover_data.constants_sigmas_commitment.merkle_tree as &dyn std::any::Any).downcast_ref()?;
+            Some(quotient::Commitments { constants_sigmas, wires: poseidon(wires_commitment.tree.cap())?, zs_partial_products: poseidon(zs_commitment.tree.cap())? })
+        })();
+        if let Some(values) = commitments.and_then(|commitments| quotient::describe(common_data, selectors, &challenges, &z_h_on_coset, commitments)).and_then(|inputs| backend.quotient_values(&inputs)) {
             return Ok(values.into_iter().map(PolynomialValues::new).collect());
         }
         // Every `step`-th LDE point is the coset of the degree the constraints need; the next row's
@@ -561,7 +576,7 @@ fn column_major<'a>(rows: impl ExactSizeIterator<Item = &'a [F]> + Clone) -> Vec
 
 /// Every polynomial of the four oracles at zeta, the `Z`s and partial products also at `g·zeta`
 /// (plonky2's `OpeningSet::new` without lookups).
-fn opening_set(common_data: &CommonCircuitData<F, D>, zeta: FE, g: FE, oracles: &[CommitmentRef<'_>; 4]) -> OpeningSet<F, D> {
+fn opening_set<H: MerkleHasher>(common_data: &CommonCircuitData<F, D>, zeta: FE, g: FE, oracles: &[CommitmentRef<'_, H>; 4]) -> OpeningSet<F, D> {
     let [constants_sigmas, wires, zs_partial_products, quotient] = oracles;
     let constants_sigmas = constants_sigmas.eval(zeta);
     let zs_at_zeta = zs_partial_products.eval(zeta);

@@ -9,11 +9,11 @@ use plonky2::iop::target::Target;
 use plonky2::iop::witness::{PartialWitness, PartitionWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
-use plonky2::plonk::config::PoseidonGoldilocksConfig;
+use plonky2::plonk::config::{GenericConfig, KeccakGoldilocksConfig, PoseidonGoldilocksConfig};
 use plonky2::plonk::proof::ProofWithPublicInputs;
 use via_circuit_prover::cpu::CpuBackend;
 use via_circuit_prover::cuda::CudaBackend;
-use via_circuit_prover::prover::{D, ProveError, prove, prove_with_partition_witness};
+use via_circuit_prover::prover::{D, ProveError, ProverConfig, prove, prove_with_partition_witness};
 use via_circuit_prover::{F, Plonky2Backend, ProverBackend};
 
 type C = PoseidonGoldilocksConfig;
@@ -26,8 +26,17 @@ fn small_circuit(config: CircuitConfig) -> (CircuitData<F, C, D>, [Target; 3]) {
     padded_circuit(config, 40)
 }
 
+/// The small circuit built for a configuration of another hash.
+fn small_circuit_of<CC: ProverConfig>(config: CircuitConfig) -> (CircuitData<F, CC, D>, [Target; 3]) {
+    padded_circuit_of(config, 40)
+}
+
 /// The small circuit with `noops` no-op rows.
 fn padded_circuit(config: CircuitConfig, noops: usize) -> (CircuitData<F, C, D>, [Target; 3]) {
+    padded_circuit_of(config, noops)
+}
+
+fn padded_circuit_of<CC: ProverConfig>(config: CircuitConfig, noops: usize) -> (CircuitData<F, CC, D>, [Target; 3]) {
     let mut builder = CircuitBuilder::<F, D>::new(config);
     let x = builder.add_virtual_target();
     let y = builder.add_virtual_target();
@@ -44,7 +53,7 @@ fn padded_circuit(config: CircuitConfig, noops: usize) -> (CircuitData<F, C, D>,
     for _ in 0..noops {
         builder.add_gate(NoopGate, vec![]);
     }
-    (builder.build::<C>(), [x, y, Target::wire(unconstrained, 0)])
+    (builder.build::<CC>(), [x, y, Target::wire(unconstrained, 0)])
 }
 
 fn inputs(targets: [Target; 3], x: u64, y: u64) -> PartialWitness<F> {
@@ -65,7 +74,7 @@ fn backends() -> Vec<Box<dyn ProverBackend>> {
 
 /// Everything a proof commits to before FRI's proof of work (which plonky2 searches for in
 /// parallel, so the first witness found may differ from run to run).
-fn assert_same_commitments(ours: &ProofWithPublicInputs<F, C, D>, plonky2s: &ProofWithPublicInputs<F, C, D>, what: &str) {
+fn assert_same_commitments<CC: GenericConfig<D, F = F>>(ours: &ProofWithPublicInputs<F, CC, D>, plonky2s: &ProofWithPublicInputs<F, CC, D>, what: &str) {
     assert_eq!(ours.public_inputs, plonky2s.public_inputs, "{what}: public inputs");
     assert_eq!(ours.proof.wires_cap, plonky2s.proof.wires_cap, "{what}: wires cap");
     assert_eq!(ours.proof.plonk_zs_partial_products_cap, plonky2s.proof.plonk_zs_partial_products_cap, "{what}: Z and partial products cap");
@@ -77,7 +86,7 @@ fn assert_same_commitments(ours: &ProofWithPublicInputs<F, C, D>, plonky2s: &Pro
 
 /// plonky2's proof from the same witness vector (the generators randomise some unused wires, so
 /// each run of them gives another).
-fn plonky2s_proof(data: &CircuitData<F, C, D>, witness_vector: &PartitionWitness<'_, F>) -> ProofWithPublicInputs<F, C, D> {
+fn plonky2s_proof<CC: GenericConfig<D, F = F>>(data: &CircuitData<F, CC, D>, witness_vector: &PartitionWitness<'_, F>) -> ProofWithPublicInputs<F, CC, D> {
     plonky2::plonk::prover::prove_with_partition_witness(&data.prover_only, &data.common, witness_vector.clone(), &mut Default::default()).unwrap()
 }
 
@@ -141,6 +150,11 @@ fn the_cuda_backend_evaluates_the_quotient_where_the_ldes_lie() {
 
 /// A circuit verifying `inner`'s proofs under its key, and its inputs for `inner_proof`.
 fn recursive_verifier(inner: &CircuitData<F, C, D>, inner_proof: &ProofWithPublicInputs<F, C, D>) -> (CircuitData<F, C, D>, PartialWitness<F>) {
+    recursive_verifier_of(inner, inner_proof)
+}
+
+/// A recursive verifier built for a configuration of another hash (as a final layer is).
+fn recursive_verifier_of<CC: ProverConfig>(inner: &CircuitData<F, C, D>, inner_proof: &ProofWithPublicInputs<F, C, D>) -> (CircuitData<F, CC, D>, PartialWitness<F>) {
     let mut builder = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
     let proof_target = builder.add_virtual_proof_with_pis(&inner.common);
     let verifier_data = builder.constant_verifier_data(&inner.verifier_only);
@@ -148,7 +162,36 @@ fn recursive_verifier(inner: &CircuitData<F, C, D>, inner_proof: &ProofWithPubli
     builder.register_public_inputs(&proof_target.public_inputs);
     let mut pw = PartialWitness::new();
     pw.set_proof_with_pis_target(&proof_target, inner_proof).unwrap();
-    (builder.build::<C>(), pw)
+    (builder.build::<CC>(), pw)
+}
+
+/// A final proof's configuration: Keccak Merkle trees and transcript (the public inputs' hash
+/// and what the circuit verifies stay Poseidon). Our prover's proofs commit to what plonky2's
+/// do on every backend and verify, for a small circuit and a verifier of a Poseidon proof.
+#[test]
+fn keccak_proofs_verify_and_commit_to_what_plonky2s_do() {
+    type K = KeccakGoldilocksConfig;
+    let (data, targets) = small_circuit_of::<K>(CircuitConfig::standard_recursion_config());
+    let witness_vector = generate_partial_witness(inputs(targets, 3, 5), &data.prover_only, &data.common).unwrap();
+    let expected = plonky2s_proof(&data, &witness_vector);
+    let (inner, targets) = small_circuit(CircuitConfig::standard_recursion_config());
+    let inner_proof = prove(&CpuBackend::detect(), &inner.prover_only, &inner.common, inputs(targets, 11, 13)).unwrap();
+    let (outer, pw) = recursive_verifier_of::<K>(&inner, &inner_proof);
+    let outer_witness = generate_partial_witness(pw, &outer.prover_only, &outer.common).unwrap();
+    let outer_expected = plonky2s_proof(&outer, &outer_witness);
+    for backend in backends() {
+        let proof = prove_with_partition_witness(backend.as_ref(), &data.prover_only, &data.common, witness_vector.clone()).unwrap();
+        assert_same_commitments(&proof, &expected, &format!("keccak, {}", backend.name()));
+        data.verify(proof).unwrap_or_else(|e| panic!("keccak, {}: {e}", backend.name()));
+        let proof = prove_with_partition_witness(backend.as_ref(), &outer.prover_only, &outer.common, outer_witness.clone()).unwrap();
+        assert_same_commitments(&proof, &outer_expected, &format!("keccak verifier of a Poseidon proof, {}", backend.name()));
+        assert_eq!(proof.public_inputs, inner_proof.public_inputs);
+        outer.verify(proof).unwrap_or_else(|e| panic!("keccak verifier, {}: {e}", backend.name()));
+    }
+    // A tampered Keccak proof is refused: the prover's transcript is the verifier's.
+    let mut proof = prove_with_partition_witness(&CpuBackend::detect(), &data.prover_only, &data.common, witness_vector).unwrap();
+    proof.proof.opening_proof.pow_witness += F::ONE;
+    assert!(data.verify(proof).is_err(), "a wrong proof-of-work witness verified");
 }
 
 #[test]
