@@ -357,10 +357,7 @@ impl ProverActivities {
             let scheduler = self.read_proof(&batch, ProofSlot::Scheduler, &circuits.aggregation.scheduler.data.common).await?;
             let public_data: BatchPublicData = self.store.get_json(&keys::public_data(batch.protocol_version, batch.batch)).await.map_err(input_error(CorruptInput::Witness))?;
             let bytes = Self::blocking(move || -> Result<Vec<u8>, StageError> {
-                let mut proof = scheduler;
-                for layer in &circuits.aggregation.compression {
-                    proof = layer.prove(&proof).map_err(|e| StageError::BadInput(e.to_string()))?;
-                }
+                let proof = circuits.aggregation.compress(&scheduler).map_err(|e| StageError::BadInput(e.to_string()))?;
                 let bytes = circuits.aggregation.final_proof_bytes(proof).map_err(|e| StageError::BadInput(e.to_string()))?;
                 circuits.aggregation.final_verifier().verify(&bytes, &public_data).map_err(|e| StageError::BadInput(format!("the final proof does not verify: {e}")))?;
                 Ok(bytes)

@@ -2,7 +2,7 @@
 
 use plonky2::field::goldilocks_field::GoldilocksField;
 use plonky2::plonk::circuit_data::CircuitConfig;
-use plonky2::plonk::config::PoseidonGoldilocksConfig;
+use plonky2::plonk::config::{KeccakGoldilocksConfig, PoseidonGoldilocksConfig};
 
 /// The base field.
 pub type F = GoldilocksField;
@@ -10,6 +10,11 @@ pub type F = GoldilocksField;
 pub const D: usize = 2;
 /// Poseidon over Goldilocks for Merkle trees and the Fiat-Shamir transcript.
 pub type C = PoseidonGoldilocksConfig;
+/// The last compression layer's: Keccak Merkle trees and transcript. Its proof is only ever
+/// verified natively, never in a circuit, and Keccak's 25-byte digests make its Merkle paths
+/// shorter than Poseidon's 32 bytes (what it verifies, and its public inputs' hash, stay
+/// Poseidon).
+pub type FinalC = KeccakGoldilocksConfig;
 
 /// The configuration every basic and aggregation circuit is built with: plonky2's standard
 /// recursion configuration (135 wires, 80 routed), so any of them can be verified recursively.

@@ -15,7 +15,6 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use plonky2::field::types::PrimeField64;
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitData, VerifierCircuitData};
 use plonky2::util::serialization::DefaultGateSerializer;
@@ -25,21 +24,22 @@ use via_schemas::config::{AggregationConfig, BasicCircuitsConfig};
 use via_schemas::primitives::{Bytes32, Hash};
 use via_schemas::prover_interface::ProtocolSemanticVersion;
 
-use crate::aggregation::compression::CompressionCircuit;
+use crate::aggregation::compression::{CompressionCircuit, vk_hash};
 use crate::aggregation::leaf::LeafCircuit;
 use crate::aggregation::node::NodeCircuit;
 use crate::aggregation::recursion_tip::RecursionTipCircuit;
 use crate::aggregation::scheduler::SchedulerCircuit;
 use crate::aggregation::{AggregationCircuits, AggregationError};
 use crate::basic::CircuitId;
-use crate::config::{C, D, F, circuit_config};
+use crate::config::{D, F, FinalC, circuit_config};
 use crate::gadgets::generators::GeneratorSerializer;
 use crate::prover::{BasicCircuit, define};
 use crate::verifier::FinalVerifier;
+use via_circuit_prover::prover::ProverConfig;
 
 /// The revision of the circuits' constraints. Bump it with any change that alters a circuit, so
 /// keys made before the change are refused as stale instead of producing proofs nothing accepts.
-pub const CIRCUITS_REVISION: u32 = 4;
+pub const CIRCUITS_REVISION: u32 = 5;
 
 /// The manifest's file name in a key directory.
 pub const MANIFEST: &str = "manifest.json";
@@ -153,11 +153,7 @@ fn sha256(bytes: &[u8]) -> Bytes32 {
     Bytes32(Sha256::digest(bytes).into())
 }
 
-fn vk_hash(data: &CircuitData<F, C, D>) -> Hash {
-    Hash::from_limbs_reduced(data.verifier_only.circuit_digest.elements.map(|e| e.to_canonical_u64()))
-}
-
-fn save(dir: &Path, name: KeyName, data: &CircuitData<F, C, D>) -> Result<KeyEntry, KeyError> {
+fn save<CC: ProverConfig>(dir: &Path, name: KeyName, data: &CircuitData<F, CC, D>) -> Result<KeyEntry, KeyError> {
     let file = name.file();
     let path = dir.join(&file);
     let bytes = data
@@ -165,7 +161,7 @@ fn save(dir: &Path, name: KeyName, data: &CircuitData<F, C, D>) -> Result<KeyEnt
         .map_err(|e| KeyError::Corrupt { circuit: name.to_string(), path: path.clone(), reason: format!("cannot serialize: {e:?}") })?;
     write_atomically(&path, &bytes)?;
     tracing::info!(circuit = %name, degree_bits = data.common.degree_bits(), bytes = bytes.len(), "wrote key");
-    Ok(KeyEntry { name, file, vk_hash: vk_hash(data), degree_bits: data.common.degree_bits(), sha256: sha256(&bytes) })
+    Ok(KeyEntry { name, file, vk_hash: vk_hash(&data.verifier_only), degree_bits: data.common.degree_bits(), sha256: sha256(&bytes) })
 }
 
 impl KeyManifest {
@@ -198,13 +194,14 @@ fn read_checked(dir: &Path, file: &str, expected: Bytes32, circuit: &str) -> Res
     Ok(bytes)
 }
 
-fn load_data(dir: &Path, manifest: &KeyManifest, name: KeyName) -> Result<CircuitData<F, C, D>, KeyError> {
+fn load_data<CC: ProverConfig>(dir: &Path, manifest: &KeyManifest, name: KeyName) -> Result<CircuitData<F, CC, D>, KeyError> {
     let entry = manifest.keys.iter().find(|k| k.name == name).ok_or(KeyError::Missing { circuit: name.to_string(), dir: dir.to_owned() })?;
     let bytes = read_checked(dir, &entry.file, entry.sha256, &name.to_string())?;
     let corrupt = |reason: String| KeyError::Corrupt { circuit: name.to_string(), path: dir.join(&entry.file), reason };
-    let data = CircuitData::<F, C, D>::from_bytes(&bytes, &DefaultGateSerializer, &GeneratorSerializer).map_err(|e| corrupt(format!("cannot deserialize: {e:?}")))?;
-    if vk_hash(&data) != entry.vk_hash {
-        return Err(corrupt(format!("its verification key hash is {}, the manifest says {}", vk_hash(&data), entry.vk_hash)));
+    let data = CircuitData::<F, CC, D>::from_bytes(&bytes, &DefaultGateSerializer, &GeneratorSerializer).map_err(|e| corrupt(format!("cannot deserialize: {e:?}")))?;
+    let got = vk_hash(&data.verifier_only);
+    if got != entry.vk_hash {
+        return Err(corrupt(format!("its verification key hash is {got}, the manifest says {}", entry.vk_hash)));
     }
     Ok(data)
 }
@@ -239,6 +236,7 @@ pub fn save_keys(
     for layer in &aggregation.compression {
         keys.push(save(dir, KeyName::Compression(layer.layer), &layer.data)?);
     }
+    keys.push(save(dir, KeyName::Compression(aggregation.final_layer.layer), &aggregation.final_layer.data)?);
     let final_verifier = aggregation
         .final_circuit()
         .data
@@ -321,17 +319,20 @@ pub fn load_aggregation_circuits(dir: &Path, manifest: &KeyManifest, basic: &BTr
     let tip = RecursionTipCircuit::from_data(load_data(dir, manifest, KeyName::RecursionTip)?, &leaf_keys, &node);
     let scheduler = SchedulerCircuit::from_data(load_data(dir, manifest, KeyName::Scheduler)?, &tip, manifest.protocol_version);
     let mut compression: Vec<CompressionCircuit> = Vec::new();
-    for layer in 0..manifest.aggregation.compression_layers.max(1) {
+    let last = manifest.aggregation.compression_layers.max(1) - 1;
+    for layer in 0..last {
         let inner = compression.last().map_or_else(|| scheduler.data.verifier_data(), |c| c.data.verifier_data());
         compression.push(CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(layer))?, layer, inner));
     }
-    Ok(AggregationCircuits { leaves, node, tip, scheduler, compression })
+    let inner = compression.last().map_or_else(|| scheduler.data.verifier_data(), |c| c.data.verifier_data());
+    let final_layer = CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(last))?, last, inner);
+    Ok(AggregationCircuits { leaves, node, tip, scheduler, compression, final_layer })
 }
 
 /// Loads only what verifying final proofs needs.
 pub fn load_final_verifier(dir: &Path, manifest: &KeyManifest) -> Result<FinalVerifier, KeyError> {
     let bytes = read_checked(dir, FINAL_VERIFIER, manifest.final_verifier_sha256, "final verifier")?;
-    let verifier = VerifierCircuitData::<F, C, D>::from_bytes(bytes, &DefaultGateSerializer)
+    let verifier = VerifierCircuitData::<F, FinalC, D>::from_bytes(bytes, &DefaultGateSerializer)
         .map_err(|e| KeyError::Corrupt { circuit: "final verifier".into(), path: dir.join(FINAL_VERIFIER), reason: format!("cannot deserialize: {e:?}") })?;
     Ok(FinalVerifier { verifier, scheduler_vk_hash: manifest.scheduler_vk_hash })
 }
@@ -339,7 +340,7 @@ pub fn load_final_verifier(dir: &Path, manifest: &KeyManifest) -> Result<FinalVe
 /// Writes a key directory holding only a final verifier, for tests of verifiers (the core) that
 /// need real verification without building every circuit.
 #[cfg(feature = "test-utils")]
-pub fn save_verifier_only(dir: &Path, protocol_version: ProtocolSemanticVersion, verifier: &VerifierCircuitData<F, C, D>, scheduler_vk_hash: Hash) -> Result<KeyManifest, KeyError> {
+pub fn save_verifier_only(dir: &Path, protocol_version: ProtocolSemanticVersion, verifier: &VerifierCircuitData<F, FinalC, D>, scheduler_vk_hash: Hash) -> Result<KeyManifest, KeyError> {
     fs::create_dir_all(dir).map_err(io(dir))?;
     let bytes = verifier
         .to_bytes(&DefaultGateSerializer)

@@ -14,11 +14,11 @@ use plonky2::plonk::proof::ProofWithPublicInputs;
 use via_circuit_prover::ProverBackend;
 use via_circuit_prover::cpu::CpuBackend;
 use via_circuit_prover::cuda::{CudaBackend, CudaError};
-use via_circuit_prover::prover::ProveError;
+use via_circuit_prover::prover::{ProveError, ProverConfig};
 use via_circuit_prover::witness::generate_witness;
 use via_schemas::config::ProverBackendKind;
 
-use crate::config::{C, D, F};
+use crate::config::{D, F};
 
 /// A prover.
 #[derive(Clone)]
@@ -66,7 +66,7 @@ impl Prover {
     }
 
     /// Proves from a witness vector (the generators already run).
-    pub fn prove_witness_vector(&self, data: &CircuitData<F, C, D>, witness_vector: PartitionWitness<'_, F>) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+    pub fn prove_witness_vector<C: ProverConfig>(&self, data: &CircuitData<F, C, D>, witness_vector: PartitionWitness<'_, F>) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
         match self {
             Self::Plonky2 => plonky2::plonk::prover::prove_with_partition_witness(&data.prover_only, &data.common, witness_vector, &mut Default::default()),
             Self::Ours(backend) => Ok(via_circuit_prover::prover::prove_with_partition_witness(backend.as_ref(), &data.prover_only, &data.common, witness_vector)?),
@@ -97,7 +97,7 @@ pub fn chosen() -> Option<Prover> {
 }
 
 /// Runs the circuit's generators on `inputs` and proves with this process's prover.
-pub fn prove(data: &CircuitData<F, C, D>, inputs: PartialWitness<F>) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+pub fn prove<C: ProverConfig>(data: &CircuitData<F, C, D>, inputs: PartialWitness<F>) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
     let witness_vector = generate_witness(inputs, &data.prover_only, &data.common)?;
     prove_witness_vector(data, witness_vector)
 }
@@ -110,7 +110,7 @@ pub fn is_backend_fault(error: &anyhow::Error) -> bool {
 }
 
 /// Proves from a witness vector with this process's prover.
-pub fn prove_witness_vector(data: &CircuitData<F, C, D>, witness_vector: PartitionWitness<'_, F>) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+pub fn prove_witness_vector<C: ProverConfig>(data: &CircuitData<F, C, D>, witness_vector: PartitionWitness<'_, F>) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
     current().prove_witness_vector(data, witness_vector)
 }
 

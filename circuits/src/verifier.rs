@@ -9,7 +9,7 @@ use via_l2::batch::batch_commitment;
 use via_schemas::l2::BatchPublicData;
 use via_schemas::primitives::Hash;
 
-use crate::config::{C, D, F};
+use crate::config::{D, F, FinalC};
 
 /// Why a final proof was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,7 +25,7 @@ pub enum VerifyError {
 /// Verifies final proofs of one protocol version.
 pub struct FinalVerifier {
     /// The last compression layer's verifier data.
-    pub verifier: VerifierCircuitData<F, C, D>,
+    pub verifier: VerifierCircuitData<F, FinalC, D>,
     /// The scheduler's verification key hash, which the commitment binds.
     pub scheduler_vk_hash: Hash,
 }
@@ -46,7 +46,7 @@ impl FinalVerifier {
     }
 
     fn verify_unguarded(&self, proof: &[u8], expected: Hash) -> Result<(), VerifyError> {
-        let proof = CompressedProofWithPublicInputs::<F, C, D>::from_bytes(proof.to_vec(), &self.verifier.common).map_err(|e| VerifyError::Malformed(format!("{e:?}")))?;
+        let proof = CompressedProofWithPublicInputs::<F, FinalC, D>::from_bytes(proof.to_vec(), &self.verifier.common).map_err(|e| VerifyError::Malformed(format!("{e:?}")))?;
         let got: Vec<u64> = proof.public_inputs.iter().map(|x| x.to_canonical_u64()).collect();
         if got != expected.limbs() {
             let got = Hash::from_limbs(got.clone().try_into().unwrap_or([u64::MAX; 4])).map_or_else(|_| format!("{got:?}"), |h| h.to_string());

@@ -6,7 +6,6 @@ use plonky2::field::types::Field;
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
-use plonky2::plonk::config::PoseidonGoldilocksConfig;
 use via_circuits::keys::save_verifier_only;
 use via_core_devnet::{CoreDevnet, SubmitError};
 use via_schemas::WireVersion;
@@ -14,8 +13,7 @@ use via_schemas::config::CoreDevnetConfig;
 use via_schemas::primitives::Hash;
 use via_schemas::prover_interface::{L1BatchNumber, L1BatchProofForL1, L1VerifierConfig, ProofBytes, SubmitProofRequest};
 
-type F = plonky2::field::goldilocks_field::GoldilocksField;
-type C = PoseidonGoldilocksConfig;
+use via_circuits::config::{F, FinalC as C};
 
 /// A circuit whose one public input is a commitment, like the final compression layer's.
 fn final_circuit() -> (CircuitData<F, C, 2>, [plonky2::iop::target::Target; 4]) {

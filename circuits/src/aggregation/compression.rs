@@ -2,8 +2,10 @@
 //! constant key in a circuit with a higher FRI rate and fewer queries (the same 100-bit
 //! conjectured security), which makes proofs smaller and cheaper to verify. Layer 0 shrinks the
 //! scheduler's proof (its 28 queries) into a 2^12 circuit; layer 1, the final wrap, verifies that
-//! in a circuit with fewer routed wires, fewer queries and more grinding, for a final proof of
-//! about 50 KB where layer 0's is 63 KB (see [`compression_config`]).
+//! in a circuit with fewer routed wires, fewer queries and more grinding (see
+//! [`compression_config`]). The last layer commits with Keccak ([`FinalC`]): its proof is
+//! verified only natively, and Keccak's 25-byte digests shorten every Merkle path in it, for a
+//! final proof of about 45 KB (a Poseidon wrap's is about 50 KB, layer 0's 63 KB).
 //!
 //! The first layer fixes the scheduler's verifier data as a constant, so it can hash the
 //! scheduler's key into the batch commitment `H(public data fields || scheduler key hash)`; from
@@ -15,12 +17,14 @@ use plonky2::fri::reduction_strategies::FriReductionStrategy;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
-use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData, VerifierCircuitData};
-use plonky2::plonk::proof::ProofWithPublicInputsTarget;
+use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData, VerifierCircuitData, VerifierOnlyCircuitData};
+use plonky2::plonk::config::GenericHashOut;
+use plonky2::plonk::proof::{ProofWithPublicInputs, ProofWithPublicInputsTarget};
+use via_circuit_prover::prover::ProverConfig;
 use via_schemas::primitives::Hash;
 
 use super::{AggregationError, Proof};
-use crate::config::{C, D, F, circuit_config};
+use crate::config::{C, D, F, FinalC, circuit_config};
 
 /// Routed wires of the final wrap (layer 1 on): enough for a Poseidon gate's inputs, outputs and
 /// swap (25) and for interpolating one FRI coset of eight (21). With 31 or fewer its verifier of
@@ -50,9 +54,14 @@ pub fn compression_config(layer: usize) -> CircuitConfig {
     }
 }
 
-/// The circuit digest of a circuit as a wire hash: the verification key hash.
-pub fn vk_hash(data: &VerifierCircuitData<F, C, D>) -> Hash {
-    Hash::from_limbs_reduced(data.verifier_only.circuit_digest.elements.map(|e| e.to_canonical_u64()))
+/// A proof of the last compression layer: the final proof.
+pub type FinalProof = ProofWithPublicInputs<F, FinalC, D>;
+
+/// The circuit digest of a circuit as a wire hash: the verification key hash. (A Keccak digest
+/// is its 25 bytes as four elements of seven bytes or fewer, as plonky2 observes it.)
+pub fn vk_hash<CC: ProverConfig>(verifier_only: &VerifierOnlyCircuitData<CC, D>) -> Hash {
+    let elements = verifier_only.circuit_digest.to_vec();
+    Hash::from_limbs_reduced(std::array::from_fn(|i| elements.get(i).map_or(0, |e| e.to_canonical_u64())))
 }
 
 /// Lays out a compression layer over `inner`'s proofs.
@@ -71,32 +80,33 @@ fn define(builder: &mut CircuitBuilder<F, D>, layer: usize, inner: &VerifierCirc
     proof
 }
 
-/// One compression layer.
-pub struct CompressionCircuit {
+/// One compression layer, committing with `CC`'s hash: Poseidon ([`C`]) for a layer that a
+/// further layer verifies, Keccak ([`FinalC`]) for the last.
+pub struct CompressionCircuit<CC: ProverConfig = C> {
     pub layer: usize,
-    pub data: CircuitData<F, C, D>,
+    pub data: CircuitData<F, CC, D>,
     inner: VerifierCircuitData<F, C, D>,
     proof: ProofWithPublicInputsTarget<D>,
 }
 
-impl CompressionCircuit {
+impl<CC: ProverConfig> CompressionCircuit<CC> {
     /// Layer 0 verifies the scheduler and commits to its key; later layers verify the layer
     /// before.
     pub fn build(layer: usize, inner: VerifierCircuitData<F, C, D>) -> Self {
         let mut builder = CircuitBuilder::<F, D>::new(compression_config(layer));
         let proof = define(&mut builder, layer, &inner);
-        Self { layer, data: builder.build::<C>(), inner, proof }
+        Self { layer, data: builder.build::<CC>(), inner, proof }
     }
 
     /// A layer from its setup data, its targets recovered by laying the circuit out again.
-    pub fn from_data(data: CircuitData<F, C, D>, layer: usize, inner: VerifierCircuitData<F, C, D>) -> Self {
+    pub fn from_data(data: CircuitData<F, CC, D>, layer: usize, inner: VerifierCircuitData<F, C, D>) -> Self {
         let mut builder = CircuitBuilder::<F, D>::new(compression_config(layer));
         let proof = define(&mut builder, layer, &inner);
         Self { layer, data, inner, proof }
     }
 
     /// Shrinks the previous layer's proof (the scheduler's for layer 0).
-    pub fn prove(&self, inner: &Proof) -> Result<Proof, AggregationError> {
+    pub fn prove(&self, inner: &Proof) -> Result<ProofWithPublicInputs<F, CC, D>, AggregationError> {
         let what = || format!("compression layer {}", self.layer);
         self.inner.verify(inner.clone()).map_err(|e| AggregationError::WrongKey { what: what(), index: 0, circuit: if self.layer == 0 { "scheduler".into() } else { format!("compression layer {}", self.layer - 1) }, reason: e.to_string() })?;
         let proving = |e: anyhow::Error| AggregationError::proving(what(), e);

@@ -33,7 +33,7 @@ use plonky2::plonk::circuit_data::{CircuitData, CommonCircuitData, VerifierCircu
 use plonky2::plonk::proof::ProofWithPublicInputs;
 
 use crate::basic::CircuitId;
-use crate::config::{C, D, F, circuit_config};
+use crate::config::{C, D, F, FinalC, circuit_config};
 
 /// A proof of any round.
 pub type Proof = ProofWithPublicInputs<F, C, D>;
@@ -198,7 +198,10 @@ pub struct AggregationCircuits {
     pub node: node::NodeCircuit,
     pub tip: recursion_tip::RecursionTipCircuit,
     pub scheduler: scheduler::SchedulerCircuit,
+    /// The compression layers before the last (Poseidon: the next layer verifies each).
     pub compression: Vec<compression::CompressionCircuit>,
+    /// The last compression layer (Keccak), whose proofs are final.
+    pub final_layer: compression::CompressionCircuit<FinalC>,
 }
 
 impl AggregationCircuits {
@@ -218,28 +221,40 @@ impl AggregationCircuits {
         let tip = recursion_tip::RecursionTipCircuit::build(&leaf_keys, &node);
         let scheduler = scheduler::SchedulerCircuit::build(&tip, protocol_version);
         let mut compression: Vec<compression::CompressionCircuit> = Vec::new();
-        for layer in 0..config.compression_layers.max(1) {
+        let last = config.compression_layers.max(1) - 1;
+        for layer in 0..last {
             let inner = compression.last().map_or_else(|| scheduler.data.verifier_data(), |c| c.data.verifier_data());
             compression.push(compression::CompressionCircuit::build(layer, inner));
         }
-        Ok(Self { leaves, node, tip, scheduler, compression })
+        let inner = compression.last().map_or_else(|| scheduler.data.verifier_data(), |c| c.data.verifier_data());
+        let final_layer = compression::CompressionCircuit::build(last, inner);
+        Ok(Self { leaves, node, tip, scheduler, compression, final_layer })
     }
 
     /// The protocol version's verification key hash: the scheduler's circuit digest.
     pub fn scheduler_vk_hash(&self) -> via_schemas::primitives::Hash {
-        compression::vk_hash(&self.scheduler.data.verifier_data())
+        compression::vk_hash(&self.scheduler.data.verifier_only)
     }
 
     /// A final proof as it travels to L1: plonky2's compressed form (Merkle paths deduplicated
     /// across queries), about 15% smaller.
-    pub fn final_proof_bytes(&self, proof: Proof) -> Result<Vec<u8>, AggregationError> {
+    pub fn final_proof_bytes(&self, proof: compression::FinalProof) -> Result<Vec<u8>, AggregationError> {
         let compressed = self.final_circuit().data.compress(proof).map_err(|e| AggregationError::Proving { what: "final proof".into(), reason: e.to_string() })?;
         Ok(compressed.to_bytes())
     }
 
     /// The circuit whose proofs are final.
-    pub fn final_circuit(&self) -> &compression::CompressionCircuit {
-        self.compression.last().expect("at least one compression layer")
+    pub fn final_circuit(&self) -> &compression::CompressionCircuit<FinalC> {
+        &self.final_layer
+    }
+
+    /// Round 5: the scheduler's proof through every compression layer to the final proof.
+    pub fn compress(&self, scheduler_proof: &Proof) -> Result<compression::FinalProof, AggregationError> {
+        let mut proof = std::borrow::Cow::Borrowed(scheduler_proof);
+        for layer in &self.compression {
+            proof = std::borrow::Cow::Owned(layer.prove(&proof)?);
+        }
+        self.final_layer.prove(&proof)
     }
 
     /// One circuit type's basic proofs (in sequence order) up to its root: leaves of
@@ -259,17 +274,14 @@ impl AggregationCircuits {
 
     /// Every round from the basic proofs (grouped by type, each in sequence order) to the final
     /// proof, in this process.
-    pub fn aggregate(&self, basic_proofs: &std::collections::BTreeMap<CircuitId, Vec<Proof>>, public_data: &via_schemas::l2::BatchPublicData) -> Result<Proof, AggregationError> {
+    pub fn aggregate(&self, basic_proofs: &std::collections::BTreeMap<CircuitId, Vec<Proof>>, public_data: &via_schemas::l2::BatchPublicData) -> Result<compression::FinalProof, AggregationError> {
         let roots = CircuitId::ALL
             .into_iter()
             .map(|id| self.aggregate_type(id, basic_proofs.get(&id).map_or(&[][..], |v| &v[..])))
             .collect::<Result<Vec<_>, _>>()?;
         let tip = self.tip.prove(&self.node, &roots)?;
-        let mut proof = self.scheduler.prove(&tip, public_data)?;
-        for layer in &self.compression {
-            proof = layer.prove(&proof)?;
-        }
-        Ok(proof)
+        let proof = self.scheduler.prove(&tip, public_data)?;
+        self.compress(&proof)
     }
 }
 

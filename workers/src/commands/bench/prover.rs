@@ -157,10 +157,12 @@ pub async fn run(config: BasicCircuitsConfig, txs: usize, runs: usize) -> anyhow
     }
     let tip = comparison.row("3 recursion tip", circuits.tip.data.common.degree_bits(), || Ok(circuits.tip.prove(&circuits.node, &roots)?))?;
     let mut proof = comparison.row("4 scheduler", circuits.scheduler.data.common.degree_bits(), || Ok(circuits.scheduler.prove(&tip, &witnesses.public_data)?))?;
-    for (i, layer) in circuits.compression.iter().enumerate() {
+    for layer in &circuits.compression {
         let inner = proof.clone();
-        proof = comparison.row(&format!("5 compression {}", i + 1), layer.data.common.degree_bits(), || Ok(layer.prove(&inner)?))?;
+        proof = comparison.row(&format!("5 compression {}", layer.layer), layer.data.common.degree_bits(), || Ok(layer.prove(&inner)?))?;
     }
+    let final_layer = &circuits.final_layer;
+    let proof = comparison.row(&format!("5 compression {} (final)", final_layer.layer), final_layer.data.common.degree_bits(), || Ok(final_layer.prove(&proof)?))?;
     comparison.print_totals();
     if let Some(cuda) = &cuda {
         // Its time over every proof it made, the feeder proofs too.
