@@ -5,7 +5,7 @@
 //! in a circuit with fewer routed wires, fewer queries and more grinding (see
 //! [`compression_config`]). The last layer commits with Keccak ([`FinalC`]): its proof is
 //! verified only natively, and Keccak's 25-byte digests shorten every Merkle path in it, for a
-//! final proof of about 45 KB (a Poseidon wrap's is about 50 KB, layer 0's 63 KB).
+//! final proof of about 45 KB (a Poseidon wrap's was about 50 KB, layer 0's is 63 KB).
 //!
 //! The first layer fixes the scheduler's verifier data as a constant, so it can hash the
 //! scheduler's key into the batch commitment `H(public data fields || scheduler key hash)`; from
