@@ -266,11 +266,10 @@ mod tests {
     use plonky2::fri::reduction_strategies::FriReductionStrategy;
     use plonky2::fri::structure::{FriOpeningBatch, FriOpenings, FriOracleInfo, FriPolynomialInfo};
     use plonky2::fri::verifier::verify_fri_proof;
+    use plonky2::hash::keccak::KeccakHash;
     use plonky2::plonk::config::PoseidonGoldilocksConfig;
     use plonky2::util::reducing::ReducingFactor;
     use plonky2::util::timing::TimingTree;
-
-    use plonky2::hash::keccak::KeccakHash;
 
     use super::*;
     use crate::commit::{Commitment, commit};
