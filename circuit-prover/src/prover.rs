@@ -13,7 +13,6 @@ use plonky2::field::zero_poly_coset::ZeroPolyOnCoset;
 use plonky2::fri::structure::{FriBatchInfo, FriInstanceInfo, FriOpeningBatch, FriOpenings, FriOracleInfo, FriPolynomialInfo};
 use plonky2::gates::gate::GateRef;
 use plonky2::hash::hash_types::HashOut;
-use plonky2::hash::merkle_tree::MerkleCap;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::challenger::Challenger;
 use plonky2::iop::witness::{PartialWitness, PartitionWitness, Witness};
@@ -396,13 +395,16 @@ impl<C: ProverConfig> Circuit<'_, C> {
         let z_h_on_coset = ZeroPolyOnCoset::new(common_data.degree_bits(), quotient_degree_bits);
         let challenges = quotient::Challenges { public_inputs_hash, betas: permutation.betas, gammas: permutation.gammas, beta_ks: &permutation.beta_ks, alphas };
         // A backend evaluates the quotient where it holds the LDEs it committed to, which
-        // commitments of its own hash (Poseidon) name.
-        fn poseidon(cap: &dyn std::any::Any) -> Option<&MerkleCap<F, PoseidonHash>> {
-            cap.downcast_ref()
+        // commitments of its own hash (Poseidon) name: `x` as its Poseidon type, if it is one.
+        fn poseidon<T: 'static, P: 'static>(x: &T) -> Option<&P> {
+            (x as &dyn std::any::Any).downcast_ref()
         }
         let commitments = (|| {
-            let constants_sigmas = (&prover_data.constants_sigmas_commitment.merkle_tree as &dyn std::any::Any).downcast_ref()?;
-            Some(quotient::Commitments { constants_sigmas, wires: poseidon(wires_commitment.tree.cap())?, zs_partial_products: poseidon(zs_commitment.tree.cap())? })
+            Some(quotient::Commitments {
+                constants_sigmas: poseidon(&prover_data.constants_sigmas_commitment.merkle_tree)?,
+                wires: poseidon(wires_commitment.tree.cap())?,
+                zs_partial_products: poseidon(zs_commitment.tree.cap())?,
+            })
         })();
         if let Some(values) = commitments.and_then(|commitments| quotient::describe(common_data, selectors, &challenges, &z_h_on_coset, commitments)).and_then(|inputs| backend.quotient_values(&inputs)) {
             return Ok(values.into_iter().map(PolynomialValues::new).collect());

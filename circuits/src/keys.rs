@@ -320,11 +320,12 @@ pub fn load_aggregation_circuits(dir: &Path, manifest: &KeyManifest, basic: &BTr
     let scheduler = SchedulerCircuit::from_data(load_data(dir, manifest, KeyName::Scheduler)?, &tip, manifest.protocol_version);
     let mut compression: Vec<CompressionCircuit> = Vec::new();
     let last = manifest.aggregation.compression_layers.max(1) - 1;
+    let mut inner = scheduler.data.verifier_data();
     for layer in 0..last {
-        let inner = compression.last().map_or_else(|| scheduler.data.verifier_data(), |c| c.data.verifier_data());
-        compression.push(CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(layer))?, layer, inner));
+        let circuit = CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(layer))?, layer, inner);
+        inner = circuit.data.verifier_data();
+        compression.push(circuit);
     }
-    let inner = compression.last().map_or_else(|| scheduler.data.verifier_data(), |c| c.data.verifier_data());
     let final_layer = CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(last))?, last, inner);
     Ok(AggregationCircuits { leaves, node, tip, scheduler, compression, final_layer })
 }

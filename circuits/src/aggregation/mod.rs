@@ -222,11 +222,13 @@ impl AggregationCircuits {
         let scheduler = scheduler::SchedulerCircuit::build(&tip, protocol_version);
         let mut compression: Vec<compression::CompressionCircuit> = Vec::new();
         let last = config.compression_layers.max(1) - 1;
+        // Each layer verifies the one before it, the first the scheduler.
+        let mut inner = scheduler.data.verifier_data();
         for layer in 0..last {
-            let inner = compression.last().map_or_else(|| scheduler.data.verifier_data(), |c| c.data.verifier_data());
-            compression.push(compression::CompressionCircuit::build(layer, inner));
+            let circuit = compression::CompressionCircuit::build(layer, inner);
+            inner = circuit.data.verifier_data();
+            compression.push(circuit);
         }
-        let inner = compression.last().map_or_else(|| scheduler.data.verifier_data(), |c| c.data.verifier_data());
         let final_layer = compression::CompressionCircuit::build(last, inner);
         Ok(Self { leaves, node, tip, scheduler, compression, final_layer })
     }
