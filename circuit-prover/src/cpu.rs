@@ -52,11 +52,10 @@ impl Simd {
     }
 }
 
-/// The CPU backend, with the SIMD widths its LDEs and its hashing run.
+/// The CPU backend, with the SIMD width its LDEs and its hashing run.
 #[derive(Clone, Copy, Debug)]
 pub struct CpuBackend {
-    lde: Simd,
-    hashing: Simd,
+    simd: Simd,
 }
 
 impl Default for CpuBackend {
@@ -66,18 +65,16 @@ impl Default for CpuBackend {
 }
 
 impl CpuBackend {
-    /// The fastest this CPU runs: LDEs at its widest SIMD; hashing with AVX-512 where it has it,
-    /// else plonky2's scalar permutation, which beats ours on four AVX2 lanes (0.75x on
-    /// `prover bench merkle`: a 64x64-bit product takes four 32-bit multiplies there, against
-    /// one scalar instruction).
+    /// The fastest this CPU runs: its widest SIMD, for LDEs and hashing alike (on four AVX2
+    /// lanes too our permutation beats plonky2's scalar one since its MDS layer went to the
+    /// frequency domain: 1.38x on `prover bench merkle`, where it was 0.95x).
     pub fn detect() -> Self {
-        let hashing = if Simd::Avx512.is_available() { Simd::Avx512 } else { Simd::Scalar };
-        Self { lde: Simd::detect(), hashing }
+        Self { simd: Simd::detect() }
     }
 
     /// One SIMD width for everything, if this CPU has it.
     pub fn with_simd(simd: Simd) -> Option<Self> {
-        simd.is_available().then_some(Self { lde: simd, hashing: simd })
+        simd.is_available().then_some(Self { simd })
     }
 
     /// Digests of equally long leaves: a leaf of at most four elements is its own digest (zero
@@ -98,7 +95,7 @@ impl CpuBackend {
                             *slot = x.to_noncanonical_u64();
                         }
                     }
-                    permute_all(&mut states, self.hashing);
+                    permute_all(&mut states, self.simd);
                 }
                 states.into_iter().map(|s| digest(&s))
             })
@@ -132,7 +129,7 @@ impl CpuBackend {
                         state
                     })
                     .collect();
-                permute_all(&mut states, self.hashing);
+                permute_all(&mut states, self.simd);
                 states.into_iter().map(|s| digest(&s))
             })
             .collect()
@@ -162,12 +159,11 @@ fn lay_out(buf: &mut [HashOut<F>], levels: &[Vec<HashOut<F>>], first_leaf: usize
 
 impl ProverBackend for CpuBackend {
     fn name(&self) -> String {
-        let name = if self.lde == self.hashing { format!("cpu ({:?})", self.lde) } else { format!("cpu (lde {:?}, hashing {:?})", self.lde, self.hashing) };
-        name.to_lowercase()
+        format!("cpu ({:?})", self.simd).to_lowercase()
     }
 
     fn lde_rows(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize) -> Vec<Vec<F>> {
-        crate::ntt::lde_rows(polynomials, rate_bits, F::coset_shift(), self.lde).unwrap_or_else(|| Plonky2Backend.lde_rows(polynomials, rate_bits))
+        crate::ntt::lde_rows(polynomials, rate_bits, F::coset_shift(), self.simd).unwrap_or_else(|| Plonky2Backend.lde_rows(polynomials, rate_bits))
     }
 
     fn merkle_tree(&self, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, PoseidonHash> {

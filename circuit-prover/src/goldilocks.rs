@@ -174,7 +174,13 @@ pub(crate) mod avx512 {
 
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn and64(a: V, b: V) -> V {
+    pub fn shl<const N: u32>(a: V) -> V {
+        _mm512_slli_epi64::<N>(a)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn and64(a: V, b: V) -> V {
         _mm512_and_si512(a, b)
     }
 
@@ -299,7 +305,13 @@ pub(crate) mod avx2 {
 
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn and64(a: V, b: V) -> V {
+    pub fn shl<const N: i32>(a: V) -> V {
+        _mm256_slli_epi64::<N>(a)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub fn and64(a: V, b: V) -> V {
         _mm256_and_si256(a, b)
     }
 

@@ -124,131 +124,169 @@ macro_rules! permutation {
             mul(x3, x4)
         }
 
-        /// The MDS layer: a circulant of small constants plus a diagonal. Each row's products are
-        /// summed unreduced in two halves (low and high 32 bits of each input, times constants below
-        /// 2^17: 13 terms stay below 2^53) and reduced once.
+        /// `x·c` for a small constant `c` (the frequency-domain MDS constants), as shifts and adds
+        /// on two's-complement lanes.
         #[inline]
         #[target_feature(enable = $feature)]
-        fn mds(state: &[V; SPONGE_WIDTH]) -> [V; SPONGE_WIDTH] {
-            let high: [V; SPONGE_WIDTH] = std::array::from_fn(|i| shr32(state[i]));
-            std::array::from_fn(|r| {
-                let (mut lo_sum, mut hi_sum) = (zero(), zero());
-                for i in 0..SPONGE_WIDTH {
-                    let c = splat(<F as Poseidon>::MDS_MATRIX_CIRC[i]);
-                    let j = (i + r) % SPONGE_WIDTH;
-                    lo_sum = add64(lo_sum, mul32(state[j], c));
-                    hi_sum = add64(hi_sum, mul32(high[j], c));
-                }
-                let d = <F as Poseidon>::MDS_MATRIX_DIAG[r];
-                if d != 0 {
-                    let c = splat(d);
-                    lo_sum = add64(lo_sum, mul32(state[r], c));
-                    hi_sum = add64(hi_sum, mul32(high[r], c));
-                }
-                // lo_sum + hi_sum * 2^32 as a 128-bit value.
-                let (lo, carry) = carrying_add(lo_sum, shl32(hi_sum));
-                reduce128(add64(shr32(hi_sum), carry), lo)
-            })
+        fn mul_small<const C: i64>(x: V) -> V {
+            let m = match C.unsigned_abs() {
+                1 => x,
+                2 => shl::<1>(x),
+                3 => add64(shl::<1>(x), x),
+                4 => shl::<2>(x),
+                8 => shl::<3>(x),
+                16 => shl::<4>(x),
+                17 => add64(shl::<4>(x), x),
+                32 => shl::<5>(x),
+                _ => unreachable!("no MDS constant {}", C),
+            };
+            if C < 0 { sub64(zero(), m) } else { m }
         }
 
+        /// A real 4-point FFT of 64-bit integers (plonky2's `fft4_real`).
         #[inline]
         #[target_feature(enable = $feature)]
-        fn full_rounds(state: &mut [V; SPONGE_WIDTH], round: &mut usize) {
-            for _ in 0..HALF_N_FULL_ROUNDS {
-                for (i, x) in state.iter_mut().enumerate() {
-                    *x = sbox(add(*x, splat(ALL_ROUND_CONSTANTS[i + SPONGE_WIDTH * *round])));
-                }
-                *state = mds(state);
-                *round += 1;
-            }
+        fn fft4(x: [V; 4]) -> (V, (V, V), V) {
+            let (z0, z2) = (add64(x[0], x[2]), sub64(x[0], x[2]));
+            let (z1, z3) = (add64(x[1], x[3]), sub64(x[1], x[3]));
+            (add64(z0, z1), (z2, sub64(zero(), z3)), sub64(z0, z1))
         }
 
-        /// A sum of 64x64-bit products kept unreduced, as a 192-bit value `top·2^128 + hi·2^64 + lo`:
-        /// adding a product costs a few adds and compares instead of a reduction, and the sum is
-        /// reduced once.
-        #[derive(Clone, Copy)]
-        struct Sum {
-            lo: V,
-            hi: V,
-            top: V,
-        }
-
-        impl Sum {
-            /// `x`, a value below 2^64.
-            #[inline]
-            #[target_feature(enable = $feature)]
-            fn of(x: V) -> Self {
-                Self { lo: x, hi: zero(), top: zero() }
-            }
-
-            /// Adds `a·b`.
-            #[inline]
-            #[target_feature(enable = $feature)]
-            fn add_product(self, a: V, b: V) -> Self {
-                let (hi, lo) = mul_wide(a, b);
-                let one = splat(1);
-                let sum_lo = add64(self.lo, lo);
-                // A product's high half is at most 2^64 - 2, so adding the carry cannot wrap.
-                let hi = mask_add(hi, lt(sum_lo, lo), one);
-                let sum_hi = add64(self.hi, hi);
-                Self { lo: sum_lo, hi: sum_hi, top: mask_add(self.top, lt(sum_hi, hi), one) }
-            }
-
-            /// The sum modulo p (below 2^64), using 2^128 = -2^32 (mod p). Sums of up to 2^32
-            /// products keep `top·2^32` below 2^64.
-            #[inline]
-            #[target_feature(enable = $feature)]
-            fn reduce(self) -> V {
-                let r = reduce128(self.hi, self.lo);
-                let t = shl32(self.top);
-                // r - t, and on a borrow + p (= - EPSILON after the wrap); t is tiny, so once
-                // suffices.
-                mask_sub(sub64(r, t), lt(r, t), splat(EPSILON))
-            }
-        }
-
-        /// The partial rounds in plonky2's fast form: one change of basis, then per round an S-box
-        /// on the first element and a sparse matrix (first row `w_hat`, first column `v`). Every
-        /// dot product is summed unreduced and reduced once.
+        /// Its inverse, times 4 (plonky2's `ifft4_real_unreduced`).
         #[inline]
         #[target_feature(enable = $feature)]
-        fn partial_rounds(state: &mut [V; SPONGE_WIDTH], round: &mut usize) {
-            for (x, c) in state.iter_mut().zip(<F as Poseidon>::FAST_PARTIAL_FIRST_ROUND_CONSTANT) {
-                *x = add(*x, splat(c));
-            }
-            let matrix = <F as Poseidon>::FAST_PARTIAL_ROUND_INITIAL_MATRIX;
-            let mut next = *state;
-            for (j, y) in next[1..].iter_mut().enumerate() {
-                let mut sum = Sum::of(zero());
-                for (x, row) in state[1..].iter().zip(&matrix) {
-                    sum = sum.add_product(*x, splat(row[j]));
-                }
-                *y = sum.reduce();
-            }
-            *state = next;
-            let mds00 = splat(<F as Poseidon>::MDS_MATRIX_CIRC[0] + <F as Poseidon>::MDS_MATRIX_DIAG[0]);
-            for r in 0..N_PARTIAL_ROUNDS {
-                let s0 = add(sbox(state[0]), splat(<F as Poseidon>::FAST_PARTIAL_ROUND_CONSTANTS[r]));
-                let mut d = Sum::of(zero()).add_product(s0, mds00);
-                let sparse = <F as Poseidon>::FAST_PARTIAL_ROUND_W_HATS[r].into_iter().zip(<F as Poseidon>::FAST_PARTIAL_ROUND_VS[r]);
-                for (x, (w_hat, v)) in state[1..].iter_mut().zip(sparse) {
-                    d = d.add_product(*x, splat(w_hat));
-                    *x = Sum::of(*x).add_product(s0, splat(v)).reduce();
-                }
-                state[0] = d.reduce();
-            }
-            *round += N_PARTIAL_ROUNDS;
+        fn ifft4(y: (V, (V, V), V)) -> [V; 4] {
+            let (z0, z1) = (add64(y.0, y.2), sub64(y.0, y.2));
+            let (z2, z3) = (y.1.0, sub64(zero(), y.1.1));
+            [add64(z0, z2), add64(z1, z3), sub64(z0, z2), sub64(z1, z3)]
         }
 
-        /// Permutes `LANES` states.
+        /// The first frequency block, by `[16, 32, 16]`.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn block1(x: [V; 3]) -> [V; 3] {
+            let [x0, x1, x2] = x;
+            [add64(shl::<4>(add64(x0, x1)), shl::<5>(x2)), add64(shl::<5>(x0), shl::<4>(add64(x1, x2))), add64(shl::<4>(add64(x0, x2)), shl::<5>(x1))]
+        }
+
+        /// `x·y` for a complex `x` and a constant `y = (R, I)` by Karatsuba: the real and
+        /// imaginary parts' products and the product of their sums.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn karatsuba<const R: i64, const I: i64, const S: i64>(x: (V, V), x_sum: V) -> (V, V) {
+            let (rr, ii) = (mul_small::<R>(x.0), mul_small::<I>(x.1));
+            (sub64(rr, ii), sub64(sub64(mul_small::<S>(x_sum), rr), ii))
+        }
+
+        /// The second frequency block, by `[(2, -1), (-4, 1), (16, 1)]` (complex).
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn block2(x: [(V, V); 3]) -> [(V, V); 3] {
+            let s = [add64(x[0].0, x[0].1), add64(x[1].0, x[1].1), add64(x[2].0, x[2].1)];
+            let z0 = complex_add(karatsuba::<2, -1, 1>(x[0], s[0]), times_minus_i(complex_add(karatsuba::<16, 1, 17>(x[1], s[1]), karatsuba::<-4, 1, -3>(x[2], s[2]))));
+            let z1 = complex_add(complex_add(karatsuba::<-4, 1, -3>(x[0], s[0]), karatsuba::<2, -1, 1>(x[1], s[1])), times_minus_i(karatsuba::<16, 1, 17>(x[2], s[2])));
+            let z2 = complex_add(complex_add(karatsuba::<16, 1, 17>(x[0], s[0]), karatsuba::<-4, 1, -3>(x[1], s[1])), karatsuba::<2, -1, 1>(x[2], s[2]));
+            [z0, z1, z2]
+        }
+
+        /// A complex number times -i.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn times_minus_i((r, i): (V, V)) -> (V, V) {
+            (i, sub64(zero(), r))
+        }
+
+        /// The sum of two complex numbers.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn complex_add((ar, ai): (V, V), (br, bi): (V, V)) -> (V, V) {
+            (add64(ar, br), add64(ai, bi))
+        }
+
+        /// The third frequency block, by `[-1, -8, 2]`.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn block3(x: [V; 3]) -> [V; 3] {
+            let [x0, x1, x2] = x;
+            [
+                sub64(shl::<3>(x2), add64(x0, shl::<1>(x1))),
+                sub64(zero(), add64(add64(shl::<3>(x0), x1), shl::<1>(x2))),
+                sub64(shl::<1>(x0), add64(shl::<3>(x1), x2)),
+            ]
+        }
+
+        /// The circulant part of the MDS matrix times twelve values below 2^32, exactly (below
+        /// 2^40), through a 3 x 4 split FFT whose pointwise products are by small constants
+        /// (plonky2's `mds_multiply_freq`): adds and shifts, where the matrix itself takes 144
+        /// multiplications.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn circulant(s: [V; SPONGE_WIDTH]) -> [V; SPONGE_WIDTH] {
+            let (u0, u1, u2) = fft4([s[0], s[3], s[6], s[9]]);
+            let (u4, u5, u6) = fft4([s[1], s[4], s[7], s[10]]);
+            let (u8, u9, u10) = fft4([s[2], s[5], s[8], s[11]]);
+            let [v0, v4, v8] = block1([u0, u4, u8]);
+            let [v1, v5, v9] = block2([u1, u5, u9]);
+            let [v2, v6, v10] = block3([u2, u6, u10]);
+            let [s0, s3, s6, s9] = ifft4((v0, v1, v2));
+            let [s1, s4, s7, s10] = ifft4((v4, v5, v6));
+            let [s2, s5, s8, s11] = ifft4((v8, v9, v10));
+            [s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11]
+        }
+
+        /// The MDS layer, then `constants` added (the next round's, folded in before the one
+        /// reduction). Each input's low and high 32 bits go through the circulant apart, and the
+        /// diagonal's single entry is added to both halves.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn mds_then_add(state: &[V; SPONGE_WIDTH], constants: &[u64; SPONGE_WIDTH]) -> [V; SPONGE_WIDTH] {
+            const { assert!(matches!(<F as Poseidon>::MDS_MATRIX_DIAG, [8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), "the diagonal is added as 8·state[0]") };
+            // Loops rather than closures throughout: a closure does not inherit the target feature,
+            // so its vector code would not inline.
+            let (mut lo, mut hi) = ([zero(); SPONGE_WIDTH], [zero(); SPONGE_WIDTH]);
+            for i in 0..SPONGE_WIDTH {
+                lo[i] = and64(state[i], splat(EPSILON));
+                hi[i] = shr32(state[i]);
+            }
+            let (mut l, mut h) = (circulant(lo), circulant(hi));
+            l[0] = add64(l[0], shl::<3>(lo[0]));
+            h[0] = add64(h[0], shl::<3>(hi[0]));
+            let mut out = [zero(); SPONGE_WIDTH];
+            for r in 0..SPONGE_WIDTH {
+                // l + h·2^32 + constant, a 128-bit value whose high half is below 2^10.
+                let (sum, carry) = carrying_add(l[r], shl32(h[r]));
+                let (sum, carry_too) = carrying_add(sum, splat(constants[r]));
+                out[r] = reduce128(add64(add64(shr32(h[r]), carry), carry_too), sum);
+            }
+            out
+        }
+
+        /// Permutes `LANES` states. Every round is an S-box layer (the whole state in full rounds,
+        /// its first element in partial ones) and the MDS layer, into which the next round's
+        /// constants are added; plonky2's fast form of the partial rounds saves multiplications
+        /// by large constants, which the frequency-domain MDS layer does not make.
         #[target_feature(enable = $feature)]
         pub fn permute(states: &mut [State; LANES]) {
             // Transpose into lanes: vector i holds element i of every state.
-            let mut state: [V; SPONGE_WIDTH] = std::array::from_fn(|i| load(&std::array::from_fn(|k| states[k][i])));
-            let mut round = 0;
-            full_rounds(&mut state, &mut round);
-            partial_rounds(&mut state, &mut round);
-            full_rounds(&mut state, &mut round);
+            let mut state = [zero(); SPONGE_WIDTH];
+            for (i, x) in state.iter_mut().enumerate() {
+                let mut lanes = [0; LANES];
+                for (lane, s) in lanes.iter_mut().zip(states.iter()) {
+                    *lane = s[i];
+                }
+                *x = add(load(&lanes), splat(ALL_ROUND_CONSTANTS[i]));
+            }
+            for round in 0..N_ROUNDS {
+                if (HALF_N_FULL_ROUNDS..HALF_N_FULL_ROUNDS + N_PARTIAL_ROUNDS).contains(&round) {
+                    state[0] = sbox(state[0]);
+                } else {
+                    for x in &mut state {
+                        *x = sbox(*x);
+                    }
+                }
+                let next = ALL_ROUND_CONSTANTS.get((round + 1) * SPONGE_WIDTH..(round + 2) * SPONGE_WIDTH).filter(|_| round + 1 < N_ROUNDS);
+                state = mds_then_add(&state, next.map_or(&[0; SPONGE_WIDTH], |c| c.try_into().expect("a round's constants")));
+            }
             for (i, x) in state.iter().enumerate() {
                 for (k, value) in store(canonical(*x)).into_iter().enumerate() {
                     states[k][i] = value;
@@ -261,7 +299,7 @@ macro_rules! permutation {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     //! Eight states per pass.
-    use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, Poseidon};
+    use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, N_ROUNDS, Poseidon};
 
     use super::{SPONGE_WIDTH, State};
     use crate::F;
@@ -273,7 +311,7 @@ mod avx512 {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     //! Four states per pass.
-    use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, Poseidon};
+    use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, N_ROUNDS, Poseidon};
 
     use super::{SPONGE_WIDTH, State};
     use crate::F;
