@@ -1,22 +1,22 @@
 //! The permutation argument's factors, multiplied a chunk at a time: per trace row and chunk of
 //! routed wires, the product of the numerators `wire + beta·k_j·x + gamma` and of the
 //! denominators `wire + beta·sigma_j + gamma`. About 340 field products per row and challenge,
-//! the bulk of the partial products' time (which stay on the CPU on every backend); with SIMD a
-//! register's lanes hold consecutive rows, whose wires and points lie side by side.
-
-use plonky2::field::polynomial::PolynomialValues;
+//! the bulk of the partial products' time (which stay on the CPU on every backend), and of the
+//! permutation argument's terms in a quotient evaluated on the CPU; with SIMD a register's lanes
+//! hold consecutive rows, whose wires and points lie side by side.
 
 use crate::F;
 use crate::cpu::Simd;
 
-/// One challenge's factors over a circuit's trace.
+/// One challenge's factors over rows: a circuit's trace (the partial products) or a batch of
+/// the quotient's evaluation points.
 pub(crate) struct Factors<'a> {
     /// The wires' values, column by column (only the routed ones are read).
-    pub(crate) wires: &'a [PolynomialValues<F>],
+    pub(crate) wires: &'a [&'a [F]],
     /// The sigmas' values, row by row.
-    pub(crate) sigmas: &'a [Vec<F>],
-    /// The trace subgroup's points.
-    pub(crate) subgroup: &'a [F],
+    pub(crate) sigmas: &'a [&'a [F]],
+    /// The rows' points.
+    pub(crate) points: &'a [F],
     pub(crate) beta: F,
     pub(crate) gamma: F,
     /// `beta·k_j` per routed wire.
@@ -27,18 +27,13 @@ pub(crate) struct Factors<'a> {
 
 /// `wire + beta·k_j·x + gamma`: a factor of the grand product's numerator (`k_j·x` is wire `j`'s
 /// identity).
-pub(crate) fn numerator(wire: F, beta_k: F, x: F, gamma: F) -> F {
+fn numerator(wire: F, beta_k: F, x: F, gamma: F) -> F {
     wire + beta_k * x + gamma
 }
 
 /// `wire + beta·sigma + gamma`: a factor of the grand product's denominator.
-pub(crate) fn denominator(wire: F, beta: F, sigma: F, gamma: F) -> F {
+fn denominator(wire: F, beta: F, sigma: F, gamma: F) -> F {
     wire + beta * sigma + gamma
-}
-
-/// The routed wires (of `routed`) whose factors chunk `c` of `chunk` factors multiplies.
-pub(crate) fn chunk_wires(c: usize, chunk: usize, routed: usize) -> std::ops::Range<usize> {
-    c * chunk..((c + 1) * chunk).min(routed)
 }
 
 impl Factors<'_> {
@@ -49,7 +44,7 @@ impl Factors<'_> {
 
     /// The routed wires whose factors chunk `c` multiplies.
     fn chunk_wires(&self, c: usize) -> std::ops::Range<usize> {
-        chunk_wires(c, self.chunk, self.beta_ks.len())
+        c * self.chunk..((c + 1) * self.chunk).min(self.beta_ks.len())
     }
 
     /// For the rows from `first` on, `numerators.len() / width` of them: each row's chunk
@@ -68,11 +63,11 @@ impl Factors<'_> {
         };
         for r in done..rows {
             let row = first + r;
-            let (x, sigmas) = (self.subgroup[row], &self.sigmas[row]);
+            let (x, sigmas) = (self.points[row], self.sigmas[row]);
             for c in 0..width {
                 let factors = self.chunk_wires(c);
-                numerators[r * width + c] = factors.clone().map(|j| numerator(self.wires[j].values[row], self.beta_ks[j], x, self.gamma)).product();
-                denominators[r * width + c] = factors.map(|j| denominator(self.wires[j].values[row], self.beta, sigmas[j], self.gamma)).product();
+                numerators[r * width + c] = factors.clone().map(|j| numerator(self.wires[j][row], self.beta_ks[j], x, self.gamma)).product();
+                denominators[r * width + c] = factors.map(|j| denominator(self.wires[j][row], self.beta, sigmas[j], self.gamma)).product();
             }
         }
     }
@@ -92,11 +87,11 @@ macro_rules! lanes_of_rows {
             let whole = rows - rows % LANES;
             for r in (0..whole).step_by(LANES) {
                 let row = first + r;
-                let x = lanes(|k| factors.subgroup[row + k]);
+                let x = lanes(|k| factors.points[row + k]);
                 for c in 0..width {
                     let (mut numerator, mut denominator) = (splat(1), splat(1));
                     for j in factors.chunk_wires(c) {
-                        let wire = lanes(|k| factors.wires[j].values[row + k]);
+                        let wire = lanes(|k| factors.wires[j][row + k]);
                         let sigma = lanes(|k| factors.sigmas[row + k][j]);
                         numerator = mul(numerator, add(add(wire, mul(splat(factors.beta_ks[j].to_noncanonical_u64()), x)), gamma));
                         denominator = mul(denominator, add(add(wire, mul(beta, sigma)), gamma));
@@ -155,12 +150,12 @@ mod tests {
         // both widths); some values non-canonical (at or above p), as field elements may be.
         let (rows, routed, chunk) = (64, 80, 8);
         let noncanonical = |i: usize| F::from_noncanonical_u64(u64::MAX - i as u64);
-        let wires: Vec<PolynomialValues<F>> =
-            (0..routed).map(|j| PolynomialValues::new((0..rows).map(|i| if (i + j) % 7 == 0 { noncanonical(i) } else { F::rand() }).collect())).collect();
+        let wires: Vec<Vec<F>> = (0..routed).map(|j| (0..rows).map(|i| if (i + j) % 7 == 0 { noncanonical(i) } else { F::rand() }).collect()).collect();
         let sigmas: Vec<Vec<F>> = (0..rows).map(|_| F::rand_vec(routed)).collect();
-        let subgroup = F::rand_vec(rows);
+        let points = F::rand_vec(rows);
         let beta_ks = F::rand_vec(routed);
-        let factors = Factors { wires: &wires, sigmas: &sigmas, subgroup: &subgroup, beta: F::rand(), gamma: noncanonical(3), beta_ks: &beta_ks, chunk };
+        let (wires, sigmas): (Vec<&[F]>, Vec<&[F]>) = (wires.iter().map(Vec::as_slice).collect(), sigmas.iter().map(Vec::as_slice).collect());
+        let factors = Factors { wires: &wires, sigmas: &sigmas, points: &points, beta: F::rand(), gamma: noncanonical(3), beta_ks: &beta_ks, chunk };
         let width = factors.width();
         let products = |simd: Simd, first: usize| {
             let (mut numerators, mut denominators) = (vec![F::ZERO; (rows - first) * width], vec![F::ZERO; (rows - first) * width]);

@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use crate::commit::{Commitment, CommitmentRef, SALT_SIZE, commit, commit_values};
 use crate::cpu::Simd;
-use crate::partial_products::{self, Factors};
+use crate::goldilocks::ProductSum;
+use crate::partial_products::Factors;
 use crate::quotient;
 use crate::{F, MerkleHasher, ProverBackend};
 
@@ -267,14 +268,11 @@ impl<'a> Permutation<'a> {
         Self { betas, gammas, beta_ks: betas.iter().map(|&beta| k_is.iter().map(|&k| beta * k).collect()).collect() }
     }
 
-    /// A factor of the grand product's denominator.
-    fn denominator(&self, challenge: usize, wire: F, sigma: F) -> F {
-        partial_products::denominator(wire, self.betas[challenge], sigma, self.gammas[challenge])
-    }
-
-    /// A factor of the grand product's numerator.
-    fn numerator(&self, challenge: usize, j: usize, wire: F, x: F) -> F {
-        partial_products::numerator(wire, self.beta_ks[challenge][j], x, self.gammas[challenge])
+    /// Repetition `challenge`'s factors over rows of `wires` (columns), `sigmas` (rows) and
+    /// `points`, `chunk` per chunk product.
+    fn factors<'b>(&'b self, challenge: usize, wires: &'b [&'b [F]], sigmas: &'b [&'b [F]], points: &'b [F], chunk: usize) -> Factors<'b> {
+        let (beta, gamma) = (self.betas[challenge], self.gammas[challenge]);
+        Factors { wires, sigmas, points, beta, gamma, beta_ks: &self.beta_ks[challenge][..wires.len()], chunk }
     }
 }
 
@@ -305,19 +303,13 @@ impl<C: ProverConfig> Circuit<'_, C> {
         let mut partial_products = Vec::with_capacity(repetitions * common_data.num_partial_products);
         let width = common_data.num_partial_products + 1;
         let simd = Simd::detect();
+        let wires: Vec<&[F]> = wires[..routed].iter().map(|column| column.values.as_slice()).collect();
+        let sigmas: Vec<&[F]> = prover_data.sigmas.iter().map(Vec::as_slice).collect();
         for challenge in 0..repetitions {
             // Per row, the product of each chunk of numerator/denominator quotients: the chunk's
             // numerators' product over its denominators' (one inversion per chunk, not per
             // factor), the denominators of a run of rows inverted together.
-            let factors = Factors {
-                wires,
-                sigmas: &prover_data.sigmas,
-                subgroup: &prover_data.subgroup,
-                beta: permutation.betas[challenge],
-                gamma: permutation.gammas[challenge],
-                beta_ks: &permutation.beta_ks[challenge][..routed],
-                chunk,
-            };
+            let factors = permutation.factors(challenge, &wires, &sigmas, &prover_data.subgroup, chunk);
             debug_assert_eq!(factors.width(), width);
             let mut chunk_products = vec![F::ZERO; common_data.degree() * width];
             chunk_products.par_chunks_mut(PERMUTATION_ROWS * width).enumerate().for_each(|(task, out)| {
@@ -424,6 +416,11 @@ impl<C: ProverConfig> Circuit<'_, C> {
             &row[..row.len() - salt]
         }
         let (wires_salt, zs_salt) = (salt(Oracle::Wires), salt(Oracle::ZsPartialProducts));
+        let (routed, chunk, width) = (common_data.config.num_routed_wires, common_data.quotient_degree_factor, common_data.num_partial_products + 1);
+        let simd = Simd::detect();
+        // Each repetition's terms combined as `sum_t term_t·alpha^t`, products summed unreduced:
+        // a Horner fold would chain every term's multiplication on the last.
+        let alpha_powers: Vec<Vec<F>> = alphas.iter().map(|alpha| alpha.powers().take(quotient::num_terms(common_data)).collect()).collect();
 
         let values: Vec<Vec<F>> = points
             .par_chunks(QUOTIENT_BATCH)
@@ -446,15 +443,37 @@ impl<C: ProverConfig> Circuit<'_, C> {
                 let wires = column_major(rows.iter().map(|r| r.wires));
                 let vars = EvaluationVarsBaseBatch::new(rows.len(), &constants, &wires, public_inputs_hash);
                 let constraints = selectors.gate_constraints(common_data, vars);
+                // The permutation argument's chunk products of every row at once (SIMD lanes
+                // across rows), per repetition: each row's numerators', then its denominators'.
+                let points: Vec<F> = rows.iter().map(|r| r.x).collect();
+                let wire_columns: Vec<&[F]> = wires.chunks_exact(rows.len()).take(routed).collect();
+                let sigmas: Vec<&[F]> = rows.iter().map(|r| &r.constants_sigmas[common_data.sigmas_range()]).collect();
+                let chunk_products: Vec<(Vec<F>, Vec<F>)> = (0..permutation.betas.len())
+                    .map(|challenge| {
+                        let (mut numerators, mut denominators) = (vec![F::ZERO; rows.len() * width], vec![F::ZERO; rows.len() * width]);
+                        permutation.factors(challenge, &wire_columns, &sigmas, &points, chunk).chunk_products(simd, 0, &mut numerators, &mut denominators);
+                        (numerators, denominators)
+                    })
+                    .collect();
                 let mut terms = Vec::new();
                 rows.iter()
                     .enumerate()
                     .map(|(k, row)| {
                         terms.clear();
-                        row.vanishing_terms(common_data, permutation, &z_h_on_coset, &mut terms);
+                        let row_products = chunk_products.iter().map(|(n, d)| (&n[k * width..(k + 1) * width], &d[k * width..(k + 1) * width]));
+                        row.vanishing_terms(common_data, row_products, &z_h_on_coset, &mut terms);
                         terms.extend(constraints.iter().skip(k).step_by(rows.len()));
                         let denominator_inverse = z_h_on_coset.eval_inverse(row.index);
-                        alphas.iter().map(|&alpha| terms.iter().rev().fold(F::ZERO, |acc, &t| acc * alpha + t) * denominator_inverse).collect()
+                        alpha_powers
+                            .iter()
+                            .map(|powers| {
+                                let mut sum = ProductSum::default();
+                                for (&term, &power) in terms.iter().zip(powers) {
+                                    sum.add(term, power);
+                                }
+                                sum.value() * denominator_inverse
+                            })
+                            .collect()
                     })
                     .collect::<Vec<Vec<F>>>()
             })
@@ -534,17 +553,16 @@ struct Row<'a> {
 impl Row<'_> {
     /// The permutation argument's terms, in plonky2's order: `L_0(x)·(Z(x) - 1)` for every
     /// repetition, then every repetition's partial-product checks
-    /// (`prev · numerator chunk - next · denominator chunk`).
-    fn vanishing_terms(&self, common_data: &CommonCircuitData<F, D>, permutation: &Permutation<'_>, z_h_on_coset: &ZeroPolyOnCoset<F>, terms: &mut Vec<F>) {
+    /// (`prev · numerator chunk - next · denominator chunk`), from the row's chunk products
+    /// (numerators' and denominators', per repetition).
+    fn vanishing_terms<'c>(&self, common_data: &CommonCircuitData<F, D>, chunk_products: impl Iterator<Item = (&'c [F], &'c [F])>, z_h_on_coset: &ZeroPolyOnCoset<F>, terms: &mut Vec<F>) {
         let zs = &self.zs_partial_products[common_data.zs_range()];
         let next_zs = &self.next_zs_partial_products[common_data.zs_range()];
         let partial_products = &self.zs_partial_products[common_data.partial_products_range()];
-        let sigmas = &self.constants_sigmas[common_data.sigmas_range()];
         let l_0 = z_h_on_coset.eval_l_0(self.index, self.x);
         terms.extend(zs.iter().map(|&z| l_0 * (z - F::ONE)));
-        let (chunk, num_prods) = (common_data.quotient_degree_factor, common_data.num_partial_products);
-        let routed = common_data.config.num_routed_wires;
-        for (challenge, (&z_x, &z_gx)) in zs.iter().zip(next_zs).enumerate() {
+        let num_prods = common_data.num_partial_products;
+        for (challenge, ((&z_x, &z_gx), (numerators, denominators))) in zs.iter().zip(next_zs).zip(chunk_products).enumerate() {
             let partials = &partial_products[challenge * num_prods..(challenge + 1) * num_prods];
             // Accumulators Z(x), the partial products, Z(gx); chunk c links accumulators c and c + 1.
             let accumulator = |c: usize| match c {
@@ -553,10 +571,7 @@ impl Row<'_> {
                 c => partials[c - 1],
             };
             for c in 0..=num_prods {
-                let wires = partial_products::chunk_wires(c, chunk, routed);
-                let numerator: F = wires.clone().map(|j| permutation.numerator(challenge, j, self.wires[j], self.x)).product();
-                let denominator: F = wires.map(|j| permutation.denominator(challenge, self.wires[j], sigmas[j])).product();
-                terms.push(accumulator(c) * numerator - accumulator(c + 1) * denominator);
+                terms.push(accumulator(c) * numerators[c] - accumulator(c + 1) * denominators[c]);
             }
         }
     }

@@ -226,11 +226,16 @@ fn gate_records(common_data: &CommonCircuitData<F, D>, selectors: &Selectors) ->
     Some((records, gate_params))
 }
 
+/// The vanishing polynomial's terms per point: per repetition `L_0(x)·(Z(x) - 1)` and a
+/// partial-product check per chunk, then the gate constraints.
+pub(crate) fn num_terms(common_data: &CommonCircuitData<F, D>) -> usize {
+    common_data.config.num_challenges * (1 + common_data.num_partial_products + 1) + common_data.num_gate_constraints
+}
+
 /// The flat parameters (see [`QuotientInputs::params`]) and the number of terms.
 fn params(common_data: &CommonCircuitData<F, D>, challenges: &Challenges<'_>, z_h_on_coset: &ZeroPolyOnCoset<F>, quotient_degree_bits: usize, gate_params: &[F]) -> (Vec<u64>, usize) {
     let Challenges { public_inputs_hash, betas, gammas, beta_ks, alphas } = *challenges;
-    let challenges = common_data.config.num_challenges;
-    let num_terms = challenges * (1 + common_data.num_partial_products + 1) + common_data.num_gate_constraints;
+    let num_terms = num_terms(common_data);
     let mut params: Vec<F> = public_inputs_hash.elements.to_vec();
     params.extend_from_slice(betas);
     params.extend_from_slice(gammas);
