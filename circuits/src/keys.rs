@@ -8,6 +8,11 @@
 //! circuits' revision, the protocol version, both shapes, the scheduler key hash (the protocol
 //! version's verification key hash) and, per circuit, its verification key hash (circuit digest)
 //! and the file's SHA-256. Loading checks all of them and names the missing or stale key.
+//!
+//! A key file is plonky2's serialization of the circuit less the Merkle tree of its constants'
+//! and sigmas' LDE: most of a key (the LDE is `2^rate_bits` times the polynomials, up to 256
+//! times for the compression layers), and recomputable from the polynomials the key keeps.
+//! Loading recomputes it on the CPU backend and checks its cap against the key's verifier data.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,9 +20,15 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use plonky2::field::extension::Extendable;
+use plonky2::gates::gate::GateRef;
+use plonky2::hash::hash_types::RichField;
+use plonky2::hash::merkle_tree::MerkleTree;
+use plonky2::iop::generator::WitnessGeneratorRef;
 use plonky2::plonk::circuit_builder::CircuitBuilder;
-use plonky2::plonk::circuit_data::{CircuitData, VerifierCircuitData};
-use plonky2::util::serialization::DefaultGateSerializer;
+use plonky2::plonk::circuit_data::{CircuitData, CommonCircuitData, VerifierCircuitData};
+use plonky2::plonk::config::Hasher;
+use plonky2::util::serialization::{DefaultGateSerializer, GateSerializer, IoResult, WitnessGeneratorSerializer, Write};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use via_schemas::config::{AggregationConfig, BasicCircuitsConfig};
@@ -35,11 +46,14 @@ use crate::config::{D, F, FinalC, circuit_config};
 use crate::gadgets::generators::GeneratorSerializer;
 use crate::prover::{BasicCircuit, define};
 use crate::verifier::FinalVerifier;
+use via_circuit_prover::{MerkleHasher, ProverBackend};
+use via_circuit_prover::cpu::CpuBackend;
 use via_circuit_prover::prover::ProverConfig;
 
-/// The revision of the circuits' constraints. Bump it with any change that alters a circuit, so
-/// keys made before the change are refused as stale instead of producing proofs nothing accepts.
-pub const CIRCUITS_REVISION: u32 = 5;
+/// The revision of the circuits' constraints and their keys' format. Bump it with any change
+/// that alters a circuit, so keys made before the change are refused as stale instead of
+/// producing proofs nothing accepts, or a key file's layout (6: the constants' tree left out).
+pub const CIRCUITS_REVISION: u32 = 6;
 
 /// The manifest's file name in a key directory.
 pub const MANIFEST: &str = "manifest.json";
@@ -153,12 +167,67 @@ fn sha256(bytes: &[u8]) -> Bytes32 {
     Bytes32(Sha256::digest(bytes).into())
 }
 
+/// plonky2's serialization of a circuit written without the Merkle tree of its constants' and
+/// sigmas' LDE (the only Merkle tree a circuit's data holds): no leaves, no digests, its cap.
+struct KeyWriter(Vec<u8>);
+
+impl Write for KeyWriter {
+    type Error = std::convert::Infallible;
+
+    fn write_all(&mut self, bytes: &[u8]) -> IoResult<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn write_merkle_tree<FF: RichField, H: Hasher<FF>>(&mut self, tree: &MerkleTree<FF, H>) -> IoResult<()> {
+        self.write_usize(0)?;
+        self.write_hash_vec::<FF, H>(&[])?;
+        self.write_usize(tree.cap.height())?;
+        self.write_merkle_cap(&tree.cap)
+    }
+
+    fn write_gate<FF: RichField + Extendable<DD>, const DD: usize>(&mut self, gate: &GateRef<FF, DD>, gate_serializer: &dyn GateSerializer<FF, DD>, common_data: &CommonCircuitData<FF, DD>) -> IoResult<()> {
+        gate_serializer.write_gate(&mut self.0, gate, common_data)
+    }
+
+    fn write_generator<FF: RichField + Extendable<DD>, const DD: usize>(
+        &mut self,
+        generator: &WitnessGeneratorRef<FF, DD>,
+        generator_serializer: &dyn WitnessGeneratorSerializer<FF, DD>,
+        common_data: &CommonCircuitData<FF, DD>,
+    ) -> IoResult<()> {
+        generator_serializer.write_generator(&mut self.0, generator, common_data)
+    }
+}
+
+/// A key file's bytes (see the module docs).
+fn key_bytes<CC: ProverConfig>(data: &CircuitData<F, CC, D>) -> IoResult<Vec<u8>> {
+    let mut writer = KeyWriter(Vec::new());
+    writer.write_circuit_data(data, &DefaultGateSerializer, &GeneratorSerializer)?;
+    Ok(writer.0)
+}
+
+/// Recomputes the constants' and sigmas' LDE and Merkle tree a key file leaves out, from the
+/// polynomials it keeps, and checks the tree's cap against the circuit's verifier data.
+fn restore_constants_sigmas<CC: ProverConfig>(data: &mut CircuitData<F, CC, D>) -> Result<(), String> {
+    let backend = CpuBackend::detect();
+    let batch = &mut data.prover_only.constants_sigmas_commitment;
+    if batch.blinding {
+        return Err("its constants and sigmas are committed with blinding, which no circuit of ours does".into());
+    }
+    let rows = backend.lde_rows(&batch.polynomials, batch.rate_bits);
+    let tree = CC::MerkleHash::merkle_tree(&backend, rows, data.common.config.fri_config.cap_height);
+    if tree.cap != data.verifier_only.constants_sigmas_cap {
+        return Err("its constants and sigmas do not commit to its verification key's cap".into());
+    }
+    batch.merkle_tree = tree;
+    Ok(())
+}
+
 fn save<CC: ProverConfig>(dir: &Path, name: KeyName, data: &CircuitData<F, CC, D>) -> Result<KeyEntry, KeyError> {
     let file = name.file();
     let path = dir.join(&file);
-    let bytes = data
-        .to_bytes(&DefaultGateSerializer, &GeneratorSerializer)
-        .map_err(|e| KeyError::Corrupt { circuit: name.to_string(), path: path.clone(), reason: format!("cannot serialize: {e:?}") })?;
+    let bytes = key_bytes(data).map_err(|e| KeyError::Corrupt { circuit: name.to_string(), path: path.clone(), reason: format!("cannot serialize: {e:?}") })?;
     write_atomically(&path, &bytes)?;
     tracing::info!(circuit = %name, degree_bits = data.common.degree_bits(), bytes = bytes.len(), "wrote key");
     Ok(KeyEntry { name, file, vk_hash: vk_hash(&data.verifier_only), degree_bits: data.common.degree_bits(), sha256: sha256(&bytes) })
@@ -198,7 +267,8 @@ fn load_data<CC: ProverConfig>(dir: &Path, manifest: &KeyManifest, name: KeyName
     let entry = manifest.keys.iter().find(|k| k.name == name).ok_or(KeyError::Missing { circuit: name.to_string(), dir: dir.to_owned() })?;
     let bytes = read_checked(dir, &entry.file, entry.sha256, &name.to_string())?;
     let corrupt = |reason: String| KeyError::Corrupt { circuit: name.to_string(), path: dir.join(&entry.file), reason };
-    let data = CircuitData::<F, CC, D>::from_bytes(&bytes, &DefaultGateSerializer, &GeneratorSerializer).map_err(|e| corrupt(format!("cannot deserialize: {e:?}")))?;
+    let mut data = CircuitData::<F, CC, D>::from_bytes(&bytes, &DefaultGateSerializer, &GeneratorSerializer).map_err(|e| corrupt(format!("cannot deserialize: {e:?}")))?;
+    restore_constants_sigmas(&mut data).map_err(corrupt)?;
     let got = vk_hash(&data.verifier_only);
     if got != entry.vk_hash {
         return Err(corrupt(format!("its verification key hash is {got}, the manifest says {}", entry.vk_hash)));
@@ -358,4 +428,45 @@ pub fn save_verifier_only(dir: &Path, protocol_version: ProtocolSemanticVersion,
     };
     write_atomically(&dir.join(MANIFEST), &serde_json::to_vec_pretty(&manifest).expect("the manifest serializes"))?;
     Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use plonky2::field::types::Field;
+
+    use super::*;
+    use crate::config::C;
+
+    /// A small circuit of every configuration's kind: Poseidon (its tree built on the backend) and
+    /// Keccak (a final layer's, built by plonky2's tree on the CPU).
+    fn circuit<CC: ProverConfig>() -> CircuitData<F, CC, D> {
+        let mut builder = CircuitBuilder::<F, D>::new(circuit_config());
+        let x = builder.add_virtual_target();
+        let y = builder.mul_const(F::from_canonical_u64(3), x);
+        builder.register_public_input(y);
+        builder.build::<CC>()
+    }
+
+    fn round_trip<CC: ProverConfig>() {
+        let data = circuit::<CC>();
+        let bytes = key_bytes(&data).unwrap();
+        let full = data.to_bytes(&DefaultGateSerializer, &GeneratorSerializer).unwrap();
+        assert!(bytes.len() * 2 < full.len(), "a key of {} bytes against plonky2's {}", bytes.len(), full.len());
+        let mut loaded = CircuitData::<F, CC, D>::from_bytes(&bytes, &DefaultGateSerializer, &GeneratorSerializer).unwrap();
+        assert!(loaded.prover_only.constants_sigmas_commitment.merkle_tree.leaves.is_empty());
+        restore_constants_sigmas(&mut loaded).unwrap();
+        assert_eq!(loaded.to_bytes(&DefaultGateSerializer, &GeneratorSerializer).unwrap(), full, "the restored circuit serializes as the built one");
+
+        // Constants that are not the circuit's are refused: they do not commit to its cap.
+        let mut tampered = CircuitData::<F, CC, D>::from_bytes(&bytes, &DefaultGateSerializer, &GeneratorSerializer).unwrap();
+        tampered.prover_only.constants_sigmas_commitment.polynomials[0].coeffs[0] += F::ONE;
+        let error = restore_constants_sigmas(&mut tampered).unwrap_err();
+        assert!(error.contains("do not commit to its verification key's cap"), "{error}");
+    }
+
+    #[test]
+    fn keys_leave_out_the_constants_tree_and_loading_restores_it_exactly() {
+        round_trip::<C>();
+        round_trip::<FinalC>();
+    }
 }
