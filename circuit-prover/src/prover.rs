@@ -467,6 +467,7 @@ impl<C: ProverConfig> Circuit<'_, C> {
                         alpha_powers
                             .iter()
                             .map(|powers| {
+                                debug_assert_eq!(terms.len(), powers.len(), "a power of alpha per term");
                                 let mut sum = ProductSum::default();
                                 for (&term, &power) in terms.iter().zip(powers) {
                                     sum.add(term, power);
