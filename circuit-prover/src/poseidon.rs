@@ -263,8 +263,8 @@ macro_rules! permutation {
 
         /// Permutes `LANES` states. Every round is an S-box layer (the whole state in full rounds,
         /// its first element in partial ones) and the MDS layer, into which the next round's
-        /// constants are added; plonky2's fast form of the partial rounds saves multiplications
-        /// by large constants, which the frequency-domain MDS layer does not make.
+        /// constants are added. plonky2's fast form of the partial rounds trades their MDS layers
+        /// for dot products with 64-bit constants, a trade that loses against this MDS layer.
         #[target_feature(enable = $feature)]
         pub fn permute(states: &mut [State; LANES]) {
             // Transpose into lanes: vector i holds element i of every state.
