@@ -68,7 +68,7 @@ macro_rules! field_ops {
             // Neither sum can wrap: (2^32 - 1)^2 + 2^32 - 1 < 2^64.
             let t = add64(hl, shr32(ll));
             let u = add64(lh, and64(t, mask));
-            let lo = or64(shl32(u), and64(ll, mask));
+            let lo = or64(shl::<32>(u), and64(ll, mask));
             let hi = add64(add64(hh, shr32(t)), shr32(u));
             (hi, lo)
         }
@@ -83,7 +83,7 @@ macro_rules! field_ops {
             // lo - hi_hi; a borrow took 2^64 = EPSILON too many.
             let t0 = mask_sub(sub64(lo, hi_hi), lt(lo, hi_hi), eps);
             // hi_lo * EPSILON < 2^64.
-            let t1 = sub64(shl32(hi_lo), hi_lo);
+            let t1 = sub64(shl::<32>(hi_lo), hi_lo);
             let s = add64(t0, t1);
             mask_add(s, lt(s, t0), eps)
         }
@@ -164,12 +164,6 @@ pub(crate) mod avx512 {
     #[target_feature(enable = "avx512f")]
     pub fn shr32(a: V) -> V {
         _mm512_srli_epi64(a, 32)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub fn shl32(a: V) -> V {
-        _mm512_slli_epi64(a, 32)
     }
 
     #[inline]
@@ -295,12 +289,6 @@ pub(crate) mod avx2 {
     #[target_feature(enable = "avx2")]
     pub fn shr32(a: V) -> V {
         _mm256_srli_epi64(a, 32)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    pub fn shl32(a: V) -> V {
-        _mm256_slli_epi64(a, 32)
     }
 
     #[inline]

@@ -174,6 +174,7 @@ macro_rules! permutation {
         #[inline]
         #[target_feature(enable = $feature)]
         fn karatsuba<const R: i64, const I: i64, const S: i64>(x: (V, V), x_sum: V) -> (V, V) {
+            const { assert!(S == R + I, "S is the sum of the constant's parts") };
             let (rr, ii) = (mul_small::<R>(x.0), mul_small::<I>(x.1));
             (sub64(rr, ii), sub64(sub64(mul_small::<S>(x_sum), rr), ii))
         }
@@ -254,7 +255,7 @@ macro_rules! permutation {
             let mut out = [zero(); SPONGE_WIDTH];
             for r in 0..SPONGE_WIDTH {
                 // l + h·2^32 + constant, a 128-bit value whose high half is below 2^10.
-                let (sum, carry) = carrying_add(l[r], shl32(h[r]));
+                let (sum, carry) = carrying_add(l[r], shl::<32>(h[r]));
                 let (sum, carry_too) = carrying_add(sum, splat(constants[r]));
                 out[r] = reduce128(add64(add64(shr32(h[r]), carry), carry_too), sum);
             }
@@ -284,8 +285,11 @@ macro_rules! permutation {
                         *x = sbox(*x);
                     }
                 }
-                let next = ALL_ROUND_CONSTANTS.get((round + 1) * SPONGE_WIDTH..(round + 2) * SPONGE_WIDTH).filter(|_| round + 1 < N_ROUNDS);
-                state = mds_then_add(&state, next.map_or(&[0; SPONGE_WIDTH], |c| c.try_into().expect("a round's constants")));
+                let next: &[u64; SPONGE_WIDTH] = match round + 1 {
+                    N_ROUNDS => &[0; SPONGE_WIDTH],
+                    next => ALL_ROUND_CONSTANTS[next * SPONGE_WIDTH..][..SPONGE_WIDTH].try_into().expect("a round's constants"),
+                };
+                state = mds_then_add(&state, next);
             }
             for (i, x) in state.iter().enumerate() {
                 for (k, value) in store(canonical(*x)).into_iter().enumerate() {
