@@ -48,6 +48,67 @@ pub fn permute_scalar(state: State) -> State {
     out.map(|x| x.to_canonical_u64())
 }
 
+/// Where plonky2's `PoseidonGate` keeps its values (its own wire functions are private): the
+/// inputs, the outputs, the swap flag, the four deltas `swap · (input[i + 4] - input[i])`, then
+/// the S-box inputs of every round but the first: the first full rounds' (twelve each), the
+/// partial rounds' (one each), the last full rounds' (twelve each).
+pub(crate) mod gate_wires {
+    use plonky2::hash::poseidon::{HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, SPONGE_WIDTH};
+
+    pub(crate) const INPUT: usize = 0;
+    pub(crate) const OUTPUT: usize = SPONGE_WIDTH;
+    pub(crate) const SWAP: usize = 2 * SPONGE_WIDTH;
+    pub(crate) const DELTA: usize = SWAP + 1;
+    pub(crate) const FULL_SBOX_0: usize = DELTA + 4;
+    pub(crate) const PARTIAL_SBOX: usize = FULL_SBOX_0 + SPONGE_WIDTH * (HALF_N_FULL_ROUNDS - 1);
+    pub(crate) const FULL_SBOX_1: usize = PARTIAL_SBOX + N_PARTIAL_ROUNDS;
+    /// How many wires the gate takes.
+    pub(crate) const COUNT: usize = FULL_SBOX_1 + SPONGE_WIDTH * HALF_N_FULL_ROUNDS;
+    /// The first wire of the S-box inputs of `round` (1 to 29; round 0's are not kept).
+    pub(crate) const fn sbox(round: usize) -> usize {
+        match round {
+            r if r < HALF_N_FULL_ROUNDS => FULL_SBOX_0 + SPONGE_WIDTH * (r - 1),
+            r if r < HALF_N_FULL_ROUNDS + N_PARTIAL_ROUNDS => PARTIAL_SBOX + r - HALF_N_FULL_ROUNDS,
+            r => FULL_SBOX_1 + SPONGE_WIDTH * (r - HALF_N_FULL_ROUNDS - N_PARTIAL_ROUNDS),
+        }
+    }
+}
+
+/// How many constraints plonky2's `PoseidonGate` has: the swap flag's, the deltas', one per kept
+/// S-box input and one per output.
+pub(crate) const GATE_CONSTRAINTS: usize = 1 + 4 + SPONGE_WIDTH * (2 * HALF_N_FULL_ROUNDS - 1) + N_PARTIAL_ROUNDS + SPONGE_WIDTH;
+
+/// plonky2's `PoseidonGate` constraints at `points` points, on the lanes of `simd`: the values
+/// of the gate's `eval_unfiltered_base_batch`, for any wire values (not only a permutation's),
+/// `wires` and the result laid out as plonky2's batches are (wire or constraint `i` of point `j`
+/// at `i·points + j`). plonky2 evaluates the gate one point at a time with generic field code
+/// (its MDS layers 144 reduced products each); this is the permutation's own lane arithmetic, the
+/// partial rounds in their plain form, which gives the same values as plonky2's fast form since
+/// both are the same linear maps around the same S-boxes. `None` for [`Simd::Scalar`], where
+/// plonky2's evaluation serves.
+pub(crate) fn gate_constraints(wires: &[F], points: usize, simd: Simd) -> Option<Vec<F>> {
+    assert!(wires.len() >= gate_wires::COUNT * points, "the Poseidon gate's wires at every point");
+    let mut out = vec![F::ZERO; GATE_CONSTRAINTS * points];
+    match simd {
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 if simd.is_available() => {
+            for first in (0..points).step_by(crate::goldilocks::avx512::LANES) {
+                // SAFETY: AVX-512F is available (checked above).
+                unsafe { avx512::gate_constraints(wires, points, first, &mut out) };
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 if simd.is_available() => {
+            for first in (0..points).step_by(crate::goldilocks::avx2::LANES) {
+                // SAFETY: AVX2 is available (checked above).
+                unsafe { avx2::gate_constraints(wires, points, first, &mut out) };
+            }
+        }
+        _ => return None,
+    }
+    Some(out)
+}
+
 /// One permutation with the values plonky2's `PoseidonGate` keeps as wires besides its inputs.
 #[derive(Debug)]
 pub(crate) struct GateTrace {
@@ -262,10 +323,46 @@ macro_rules! permutation {
             out
         }
 
-        /// Permutes `LANES` states. Every round is an S-box layer (the whole state in full rounds,
-        /// its first element in partial ones) and the MDS layer, into which the next round's
-        /// constants are added. plonky2's fast form of the partial rounds trades their MDS layers
-        /// for dot products with 64-bit constants, a trade that loses against this MDS layer.
+        /// The permutation's rounds on `state`, round 0's constants added. Every round is an
+        /// S-box layer (the whole state in full rounds, its first element in partial ones) and the
+        /// MDS layer, into which the next round's constants are added. plonky2's fast form of the
+        /// partial rounds trades their MDS layers for dot products with 64-bit constants, a trade
+        /// that loses against this MDS layer.
+        ///
+        /// With `gate`, the S-box inputs plonky2's Poseidon gate keeps as wires (every round's but
+        /// the first's) are each compared with their wires, the difference written as a
+        /// constraint, and replaced by them. One function for both, so that the MDS layer has one
+        /// caller and inlines (a target-feature function cannot be `#[inline(always)]`).
+        #[target_feature(enable = $feature)]
+        fn rounds(state: &mut [V; SPONGE_WIDTH], mut gate: Option<&mut Points<'_>>) {
+            for round in 0..N_ROUNDS {
+                let partial = (HALF_N_FULL_ROUNDS..HALF_N_FULL_ROUNDS + N_PARTIAL_ROUNDS).contains(&round);
+                if let Some(points) = gate.as_deref_mut()
+                    && round != 0
+                {
+                    let sboxes = if partial { 1 } else { SPONGE_WIDTH };
+                    for (i, x) in state[..sboxes].iter_mut().enumerate() {
+                        let kept = points.wire(super::gate_wires::sbox(round) + i);
+                        points.constrain(sub(*x, kept));
+                        *x = kept;
+                    }
+                }
+                if partial {
+                    state[0] = sbox(state[0]);
+                } else {
+                    for x in state.iter_mut() {
+                        *x = sbox(*x);
+                    }
+                }
+                let next: &[u64; SPONGE_WIDTH] = match round + 1 {
+                    N_ROUNDS => &[0; SPONGE_WIDTH],
+                    next => ALL_ROUND_CONSTANTS[next * SPONGE_WIDTH..][..SPONGE_WIDTH].try_into().expect("a round's constants"),
+                };
+                *state = mds_then_add(state, next);
+            }
+        }
+
+        /// Permutes `LANES` states.
         #[target_feature(enable = $feature)]
         pub fn permute(states: &mut [State; LANES]) {
             // Transpose into lanes: vector i holds element i of every state.
@@ -277,25 +374,76 @@ macro_rules! permutation {
                 }
                 *x = add(load(&lanes), splat(ALL_ROUND_CONSTANTS[i]));
             }
-            for round in 0..N_ROUNDS {
-                if (HALF_N_FULL_ROUNDS..HALF_N_FULL_ROUNDS + N_PARTIAL_ROUNDS).contains(&round) {
-                    state[0] = sbox(state[0]);
-                } else {
-                    for x in &mut state {
-                        *x = sbox(*x);
-                    }
-                }
-                let next: &[u64; SPONGE_WIDTH] = match round + 1 {
-                    N_ROUNDS => &[0; SPONGE_WIDTH],
-                    next => ALL_ROUND_CONSTANTS[next * SPONGE_WIDTH..][..SPONGE_WIDTH].try_into().expect("a round's constants"),
-                };
-                state = mds_then_add(&state, next);
-            }
+            rounds(&mut state, None);
             for (i, x) in state.iter().enumerate() {
                 for (k, value) in store(canonical(*x)).into_iter().enumerate() {
                     states[k][i] = value;
                 }
             }
+        }
+
+        /// Up to `LANES` points of a batch (`first` onwards) in lanes: their wires read, their
+        /// constraints written, in the batch layout of [`super::gate_constraints`].
+        struct Points<'a> {
+            wires: &'a [F],
+            out: &'a mut [F],
+            points: usize,
+            first: usize,
+            count: usize,
+            constraint: usize,
+        }
+
+        impl Points<'_> {
+            #[inline]
+            #[target_feature(enable = $feature)]
+            fn wire(&self, wire: usize) -> V {
+                let mut lanes = [0; LANES];
+                for (lane, x) in lanes.iter_mut().zip(&self.wires[wire * self.points + self.first..][..self.count]) {
+                    *lane = x.to_noncanonical_u64();
+                }
+                load(&lanes)
+            }
+
+            /// Writes the next constraint.
+            #[inline]
+            #[target_feature(enable = $feature)]
+            fn constrain(&mut self, value: V) {
+                let out = &mut self.out[self.constraint * self.points + self.first..][..self.count];
+                for (o, x) in out.iter_mut().zip(store(canonical(value))) {
+                    *o = F::from_canonical_u64(x);
+                }
+                self.constraint += 1;
+            }
+        }
+
+        /// plonky2's `PoseidonGate` constraints at up to `LANES` points, `first` onwards, in its
+        /// order: the swap flag binary, the deltas, each kept S-box input equal to the state there
+        /// ([`rounds`]), the outputs equal to the last state.
+        #[target_feature(enable = $feature)]
+        pub fn gate_constraints(wires: &[F], points: usize, first: usize, out: &mut [F]) {
+            use super::gate_wires::{DELTA, INPUT, OUTPUT, SWAP};
+            let mut p = Points { wires, out, points, first, count: LANES.min(points - first), constraint: 0 };
+            let swap = p.wire(SWAP);
+            p.constrain(mul(swap, sub(swap, splat(1))));
+            let mut state = [zero(); SPONGE_WIDTH];
+            for (i, x) in state.iter_mut().enumerate() {
+                *x = p.wire(INPUT + i);
+            }
+            for i in 0..4 {
+                let (lhs, rhs, delta) = (state[i], state[i + 4], p.wire(DELTA + i));
+                p.constrain(sub(mul(swap, sub(rhs, lhs)), delta));
+                state[i] = add(lhs, delta);
+                state[i + 4] = sub(rhs, delta);
+            }
+            for (i, x) in state.iter_mut().enumerate() {
+                *x = add(*x, splat(ALL_ROUND_CONSTANTS[i]));
+            }
+            rounds(&mut state, Some(&mut p));
+            for (i, &x) in state.iter().enumerate() {
+                let output = p.wire(OUTPUT + i);
+                p.constrain(sub(x, output));
+            }
+            debug_assert_eq!(p.constraint, super::GATE_CONSTRAINTS);
         }
     };
 }
@@ -304,6 +452,8 @@ macro_rules! permutation {
 mod avx512 {
     //! Eight states per pass.
     use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, N_ROUNDS, Poseidon};
+
+    use plonky2::field::types::{Field, PrimeField64};
 
     use super::{SPONGE_WIDTH, State};
     use crate::F;
@@ -316,6 +466,8 @@ mod avx512 {
 mod avx2 {
     //! Four states per pass.
     use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, N_ROUNDS, Poseidon};
+
+    use plonky2::field::types::{Field, PrimeField64};
 
     use super::{SPONGE_WIDTH, State};
     use crate::F;
@@ -359,6 +511,86 @@ mod tests {
                 let theirs: Vec<State> = input.iter().map(|s| permute_scalar(*s)).collect();
                 assert_eq!(ours, theirs, "{simd:?}, {n} states");
             }
+        }
+    }
+
+    /// `points` points' wires for the Poseidon gate, batch layout: each an honest trace of
+    /// random inputs (swapped at odd points), or random values throughout.
+    fn gate_wires(points: usize, honest: bool, rng: &mut impl Rng) -> Vec<F> {
+        let mut wires = vec![F::ZERO; gate_wires::COUNT * points];
+        for (j, state) in random_states(points, rng).into_iter().enumerate() {
+            let mut set = |wire: usize, value: F| wires[wire * points + j] = value;
+            if !honest {
+                for (wire, &x) in state.iter().cycle().enumerate().take(gate_wires::COUNT) {
+                    set(wire, F::from_noncanonical_u64(x ^ (wire as u64).rotate_left(17)));
+                }
+                continue;
+            }
+            let (inputs, swap) = (state.map(F::from_noncanonical_u64), F::from_bool(j % 2 == 1));
+            let trace = gate_trace(inputs, swap);
+            let kept = trace.full_sbox_0.iter().flatten().chain(&trace.partial_sbox).chain(trace.full_sbox_1.iter().flatten());
+            for (i, (&input, &output)) in inputs.iter().zip(&trace.output).enumerate() {
+                set(gate_wires::INPUT + i, input);
+                set(gate_wires::OUTPUT + i, output);
+            }
+            set(gate_wires::SWAP, swap);
+            for (i, &delta) in trace.delta.iter().enumerate() {
+                set(gate_wires::DELTA + i, delta);
+            }
+            for (i, &x) in kept.enumerate() {
+                set(gate_wires::FULL_SBOX_0 + i, x);
+            }
+        }
+        wires
+    }
+
+    /// plonky2's own evaluation of the gate's constraints, batch layout.
+    fn plonky2_gate_constraints(wires: &[F], points: usize) -> Vec<F> {
+        use plonky2::gates::gate::Gate;
+        use plonky2::gates::poseidon::PoseidonGate;
+        use plonky2::hash::hash_types::HashOut;
+        use plonky2::plonk::vars::EvaluationVarsBaseBatch;
+        let hash = HashOut::ZERO;
+        PoseidonGate::<F, 2>::new().eval_unfiltered_base_batch(EvaluationVarsBaseBatch::new(points, &[], wires, &hash))
+    }
+
+    #[test]
+    fn gate_constraints_on_lanes_are_plonky2s_for_any_wires() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for simd in Simd::ALL {
+            if simd == Simd::Scalar || !simd.is_available() {
+                eprintln!("{simd:?}: no lanes on this CPU, so no comparison (plonky2 evaluates the gate)");
+                assert!(simd != Simd::Scalar || gate_constraints(&[], 0, simd).is_none());
+                continue;
+            }
+            for points in [1, 7, 8, 9, 32, 37] {
+                for honest in [true, false] {
+                    let wires = gate_wires(points, honest, &mut rng);
+                    let ours = gate_constraints(&wires, points, simd).expect("lanes");
+                    assert_eq!(ours, plonky2_gate_constraints(&wires, points), "{simd:?}, {points} points, honest {honest}");
+                    assert_eq!(ours.iter().all(|c| *c == F::ZERO), honest, "an honest trace, and only one, satisfies the gate");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_wire_breaks_its_own_constraint() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let Some(simd) = [Simd::Avx512, Simd::Avx2].into_iter().find(|s| s.is_available()) else {
+            eprintln!("no SIMD lanes on this CPU: skipped");
+            return;
+        };
+        let points = 9;
+        // Each kept S-box input (and the deltas, and the outputs) is compared by one constraint,
+        // in wire order after the swap flag's.
+        for (wire, constraint) in [(gate_wires::DELTA + 2, 3), (gate_wires::FULL_SBOX_0 + 5, 10), (gate_wires::PARTIAL_SBOX + 21, 62), (gate_wires::FULL_SBOX_1, 63), (gate_wires::OUTPUT + 11, 122)] {
+            let mut wires = gate_wires(points, true, &mut rng);
+            wires[wire * points + 4] += F::ONE;
+            let ours = gate_constraints(&wires, points, simd).expect("lanes");
+            assert_eq!(ours, plonky2_gate_constraints(&wires, points), "wire {wire}");
+            assert_ne!(ours[constraint * points + 4], F::ZERO, "wire {wire} checked by constraint {constraint}");
+            assert!(ours.iter().enumerate().all(|(k, c)| k % points == 4 || *c == F::ZERO), "other points still hold");
         }
     }
 

@@ -12,6 +12,7 @@ use plonky2::field::types::Field;
 use plonky2::field::zero_poly_coset::ZeroPolyOnCoset;
 use plonky2::fri::structure::{FriBatchInfo, FriInstanceInfo, FriOpeningBatch, FriOpenings, FriOracleInfo, FriPolynomialInfo};
 use plonky2::gates::gate::GateRef;
+use plonky2::gates::poseidon::PoseidonGate;
 use plonky2::hash::hash_types::HashOut;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::challenger::Challenger;
@@ -363,16 +364,17 @@ impl<C: ProverConfig> Circuit<'_, C> {
             let wires = column_major_rows(wires, rows);
             (constants, wires)
         };
+        let simd = Simd::detect();
         let broken = rows.par_chunks(QUOTIENT_BATCH).find_map_first(|batch| {
             let (constants, wires) = row_values(batch);
             let vars = EvaluationVarsBaseBatch::new(batch.len(), &constants, &wires, public_inputs_hash);
-            let constraints = selectors.gate_constraints(common_data, vars);
+            let constraints = selectors.gate_constraints(common_data, vars, simd);
             constraints.iter().position(|c| *c != F::ZERO).map(|i| (batch[i % batch.len()], i / batch.len()))
         });
         let Some((row, constraint)) = broken else { return Ok(()) };
         let (constants, wires) = row_values(&[row]);
         let vars = EvaluationVarsBaseBatch::new(1, &constants, &wires, public_inputs_hash);
-        let gate = common_data.gates.iter().enumerate().find(|&(i, gate)| selectors.gate_constraints_of(i, gate, common_data, vars).iter().any(|c| *c != F::ZERO));
+        let gate = common_data.gates.iter().enumerate().find(|&(i, gate)| selectors.gate_constraints_of(i, gate, common_data, vars, simd).iter().any(|c| *c != F::ZERO));
         Err(ProveError::GateConstraint { row, gate: gate.map_or_else(|| "an unknown gate".into(), |(_, g)| g.0.id()), constraint })
     }
 
@@ -442,7 +444,7 @@ impl<C: ProverConfig> Circuit<'_, C> {
                 let constants = column_major(rows.iter().map(|r| &r.constants_sigmas[common_data.constants_range()]));
                 let wires = column_major(rows.iter().map(|r| r.wires));
                 let vars = EvaluationVarsBaseBatch::new(rows.len(), &constants, &wires, public_inputs_hash);
-                let constraints = selectors.gate_constraints(common_data, vars);
+                let constraints = selectors.gate_constraints(common_data, vars, simd);
                 // The permutation argument's chunk products of every row at once (SIMD lanes
                 // across rows), per repetition: each row's numerators', then its denominators'.
                 let points: Vec<F> = rows.iter().map(|r| r.x).collect();
@@ -523,20 +525,43 @@ impl Selectors {
     /// Every gate's constraints, filtered by its selector, summed gate by gate into one list per
     /// constraint index: value `j·batch + i` for point `i` (plonky2's
     /// `evaluate_gate_constraints_base_batch`).
-    fn gate_constraints(&self, common_data: &CommonCircuitData<F, D>, vars: EvaluationVarsBaseBatch<'_, F>) -> Vec<F> {
+    fn gate_constraints(&self, common_data: &CommonCircuitData<F, D>, vars: EvaluationVarsBaseBatch<'_, F>, simd: Simd) -> Vec<F> {
         let mut constraints = vec![F::ZERO; common_data.num_gate_constraints * vars.len()];
         for (i, gate) in common_data.gates.iter().enumerate() {
-            for (sum, term) in constraints.iter_mut().zip(self.gate_constraints_of(i, gate, common_data, vars)) {
+            for (sum, term) in constraints.iter_mut().zip(self.gate_constraints_of(i, gate, common_data, vars, simd)) {
                 *sum += term;
             }
         }
         constraints
     }
 
-    /// Gate `i`'s constraints alone, filtered by its selector.
-    fn gate_constraints_of(&self, i: usize, gate: &GateRef<F, D>, common_data: &CommonCircuitData<F, D>, vars: EvaluationVarsBaseBatch<'_, F>) -> Vec<F> {
+    /// Gate `i`'s constraints alone, filtered by its selector. The Poseidon gate, which plonky2
+    /// evaluates a point at a time with generic field code, is evaluated on `simd`'s lanes.
+    fn gate_constraints_of(&self, i: usize, gate: &GateRef<F, D>, common_data: &CommonCircuitData<F, D>, vars: EvaluationVarsBaseBatch<'_, F>, simd: Simd) -> Vec<F> {
         let selector = self.selector_indices[i];
-        gate.0.eval_filtered_base_batch(vars, i, selector, self.groups[selector].clone(), self.groups.len(), common_data.num_lookup_selectors)
+        let lanes = || gate.0.as_any().is::<PoseidonGate<F, D>>().then(|| crate::poseidon::gate_constraints(vars.local_wires, vars.len(), simd)).flatten();
+        let Some(mut constraints) = lanes() else {
+            return gate.0.eval_filtered_base_batch(vars, i, selector, self.groups[selector].clone(), self.groups.len(), common_data.num_lookup_selectors);
+        };
+        // Constant `c` of point `j` is at `c·points + j`.
+        let filters: Vec<F> = (0..vars.len()).map(|j| self.filter(i, vars.local_constants[selector * vars.len() + j])).collect();
+        for constraint in constraints.chunks_exact_mut(vars.len()) {
+            for (value, &filter) in constraint.iter_mut().zip(&filters) {
+                *value *= filter;
+            }
+        }
+        constraints
+    }
+
+    /// Gate `i`'s filter where its selector polynomial is `s` (plonky2's private
+    /// `compute_filter`): zero where another gate of its group is selected, or, when there are
+    /// several groups, where none of this group's is.
+    fn filter(&self, i: usize, s: F) -> F {
+        /// plonky2's selector value for rows of no gate of a group.
+        const UNUSED_SELECTOR: u64 = u32::MAX as u64;
+        let group = self.groups[self.selector_indices[i]].clone();
+        let unused = (self.groups.len() > 1).then_some(F::from_canonical_u64(UNUSED_SELECTOR));
+        group.filter(|&g| g != i).map(F::from_canonical_usize).chain(unused).map(|value| value - s).product()
     }
 }
 

@@ -16,7 +16,7 @@
 //! field arithmetic. The loop runs those gates itself ([`crate::poseidon::gate_trace`], the same
 //! values), and weighs a wave by its generators' cost when choosing whether to split it.
 
-use plonky2::hash::poseidon::{HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, SPONGE_WIDTH};
+use plonky2::hash::poseidon::SPONGE_WIDTH;
 use plonky2::iop::generator::GeneratedValues;
 use plonky2::iop::target::Target;
 use plonky2::iop::wire::Wire;
@@ -330,19 +330,16 @@ impl Plan {
 /// then the deltas (25 to 28), the first full rounds' S-box inputs (29 to 64), the partial
 /// rounds' (65 to 86), the last full rounds' (87 to 134) and the outputs (12 to 23) are set.
 fn poseidon_gate_values(witness: &PartitionWitness<'_, F>, representatives: &[usize], row: usize) -> Vec<Generated> {
-    const SWAP: usize = 2 * SPONGE_WIDTH;
-    const DELTA: usize = SWAP + 1;
-    const FULL_SBOX_0: usize = DELTA + 4;
-    const PARTIAL_SBOX: usize = FULL_SBOX_0 + SPONGE_WIDTH * (HALF_N_FULL_ROUNDS - 1);
-    const FULL_SBOX_1: usize = PARTIAL_SBOX + N_PARTIAL_ROUNDS;
-    const VALUES: usize = 4 + SPONGE_WIDTH * (2 * HALF_N_FULL_ROUNDS - 1) + N_PARTIAL_ROUNDS + SPONGE_WIDTH;
+    use crate::poseidon::gate_wires::{COUNT, DELTA, FULL_SBOX_0, FULL_SBOX_1, INPUT, OUTPUT, PARTIAL_SBOX, SWAP};
+    // Every wire but the inputs and the swap flag.
+    const VALUES: usize = COUNT - SPONGE_WIDTH - 1;
     let (num_wires, degree) = (witness.num_wires, witness.degree);
     let wire = |column: usize| {
         let target = Target::wire(row, column);
         (target, representatives[target.index(num_wires, degree)])
     };
     let get = |column: usize| witness.values[wire(column).1].expect("the generator runs once its watched wires are set");
-    let trace = crate::poseidon::gate_trace(std::array::from_fn(get), get(SWAP));
+    let trace = crate::poseidon::gate_trace(std::array::from_fn(|i| get(INPUT + i)), get(SWAP));
     let mut values = Vec::with_capacity(VALUES);
     let mut set = |column: usize, value: F| {
         let (target, rep) = wire(column);
@@ -365,7 +362,7 @@ fn poseidon_gate_values(witness: &PartitionWitness<'_, F>, representatives: &[us
         }
     }
     for (i, &x) in trace.output.iter().enumerate() {
-        set(SPONGE_WIDTH + i, x);
+        set(OUTPUT + i, x);
     }
     values
 }
