@@ -142,7 +142,7 @@ fn digest(state: &State) -> HashOut<F> {
 
 /// Writes a subtree's digests in plonky2's order: left subtree, left child, right child, right
 /// subtree, recursively. `levels[k][i]` is the node of height `k` over leaves `i*2^k..(i+1)*2^k`.
-fn lay_out(buf: &mut [HashOut<F>], levels: &[Vec<HashOut<F>>], first_leaf: usize, leaves: usize) {
+fn lay_out<T: Copy>(buf: &mut [T], levels: &[Vec<T>], first_leaf: usize, leaves: usize) {
     if leaves == 1 {
         return;
     }
@@ -160,6 +160,10 @@ fn lay_out(buf: &mut [HashOut<F>], levels: &[Vec<HashOut<F>>], first_leaf: usize
 impl ProverBackend for CpuBackend {
     fn name(&self) -> String {
         format!("cpu ({:?})", self.simd).to_lowercase()
+    }
+
+    fn keccak_simd(&self) -> Simd {
+        self.simd
     }
 
     fn lde_rows(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize) -> Vec<Vec<F>> {
@@ -183,9 +187,10 @@ pub(crate) fn tree_height(leaves: usize, cap_height: usize) -> usize {
 
 /// plonky2's `MerkleTree` from its leaves and its digests level by level (`levels[k][i]` over
 /// leaves `i*2^k..(i+1)*2^k`), the last level being the cap.
-pub(crate) fn tree_from_levels(leaves: Vec<Vec<F>>, mut levels: Vec<Vec<HashOut<F>>>) -> MerkleTree<F, PoseidonHash> {
+pub(crate) fn tree_from_levels<H: Hasher<F>>(leaves: Vec<Vec<F>>, mut levels: Vec<Vec<H::Hash>>) -> MerkleTree<F, H> {
     let cap = levels.pop().expect("the cap level");
-    let mut digests = vec![HashOut { elements: [F::ZERO; NUM_HASH_OUT_ELTS] }; 2 * (leaves.len() - cap.len())];
+    // Every digest is written below; the cap's first is only a placeholder.
+    let mut digests = vec![cap[0]; 2 * (leaves.len() - cap.len())];
     if !digests.is_empty() {
         let (per_subtree, digests_per_subtree) = (leaves.len() / cap.len(), digests.len() / cap.len());
         digests.par_chunks_mut(digests_per_subtree).enumerate().for_each(|(i, buf)| lay_out(buf, &levels, i * per_subtree, per_subtree));

@@ -39,7 +39,7 @@ use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, N_ROUNDS, Poseidon, SPONGE_WI
 use plonky2::hash::poseidon::PoseidonHash;
 use rayon::prelude::*;
 
-use crate::cpu::{CpuBackend, tree_from_levels, tree_height};
+use crate::cpu::{CpuBackend, Simd, tree_from_levels, tree_height};
 use crate::poseidon::State;
 use crate::quotient::{GateRecord, QuotientInputs, QuotientShape};
 use crate::{Committed, F, FetchError, Opening, ProverBackend};
@@ -189,6 +189,11 @@ fn lock(gpu: &Mutex<Gpu>) -> std::sync::MutexGuard<'_, Gpu> {
 impl ProverBackend for CudaBackend {
     fn name(&self) -> String {
         "cuda".into()
+    }
+
+    /// Keccak trees are hashed on the host, at its widest SIMD (no Keccak kernel).
+    fn keccak_simd(&self) -> Simd {
+        Simd::detect()
     }
 
     fn quotient_values(&self, inputs: &QuotientInputs<'_>) -> Option<Vec<Vec<F>>> {

@@ -11,6 +11,7 @@ use plonky2::field::types::{Field, PrimeField64};
 use plonky2::fri::FriParams;
 use plonky2::fri::proof::{FriInitialTreeProof, FriProof, FriQueryRound, FriQueryStep};
 use plonky2::fri::structure::{FriBatchInfo, FriInstanceInfo};
+use plonky2::hash::keccak::KeccakHash;
 use plonky2::hash::merkle_tree::MerkleTree;
 use plonky2::hash::poseidon::{PoseidonHash, SPONGE_RATE};
 use plonky2::iop::challenger::Challenger;
@@ -24,7 +25,7 @@ use crate::cpu::Simd;
 use crate::goldilocks::ProductSum;
 use crate::poseidon::{State, permute_all, permute_scalar};
 use crate::prover::{D, Phases};
-use crate::{Committed, F, FetchError, MerkleHasher, ProverBackend};
+use crate::{Committed, F, FetchError, MerkleHasher, ProverBackend, keccak};
 
 type FE = <F as Extendable<D>>::Extension;
 
@@ -117,10 +118,7 @@ fn commit_phase<H: MerkleHasher>(backend: &dyn ProverBackend, mut coeffs: Polyno
 /// Candidates are tried on copies of the transcript's sponge, on the backend's device if it
 /// searches, else many permutations per SIMD pass.
 pub(crate) fn poseidon_proof_of_work(backend: &dyn ProverBackend, challenger: &mut Challenger<F, PoseidonHash>, pending: &[F], bits: u32) -> F {
-    // A challenge was just drawn: the sponge can be copied.
-    let mut sponge = Sponge::after_challenge(challenger);
-    challenger.observe_elements(pending);
-    sponge.observe(pending.iter().copied());
+    let sponge = Sponge::observed(challenger, permute_scalar, pending);
     let min_leading_zeros = min_leading_zeros(bits);
     let simd = Simd::detect();
     // The first of `POW_BATCH` candidates from `first` that works, by the sponge's copy.
@@ -132,9 +130,28 @@ pub(crate) fn poseidon_proof_of_work(backend: &dyn ProverBackend, challenger: &m
     };
     let on_device = backend.proof_of_work(&sponge.duplexed_with(0), sponge.buffer.len(), min_leading_zeros);
     let witness = on_device.unwrap_or_else(|| first_witness(&first_in_batch, POW_BATCH));
-    if !works(challenger, witness, min_leading_zeros) {
-        // The copy disagrees with plonky2's challenger (which would be a bug here): grind on
-        // the challenger itself.
+    observe_checked(challenger, witness, bits)
+}
+
+/// The proof-of-work witness on a Keccak transcript (a final proof's): the smallest, candidates
+/// tried on copies of the sponge a SIMD pass at a time, each hashed only as far as the challenge
+/// ([`keccak::last_rate_elements`]).
+pub(crate) fn keccak_proof_of_work<const N: usize>(backend: &dyn ProverBackend, challenger: &mut Challenger<F, KeccakHash<N>>, pending: &[F], bits: u32) -> F {
+    let sponge = Sponge::observed(challenger, keccak::permute, pending);
+    let min_leading_zeros = min_leading_zeros(bits);
+    let simd = backend.keccak_simd();
+    let first_in_batch = |first: u64| {
+        let states: Vec<State> = (first..first + POW_BATCH).map(|candidate| sponge.duplexed_with(candidate)).collect();
+        keccak::last_rate_elements(&states, simd).iter().position(|challenge| challenge.leading_zeros() >= min_leading_zeros).map(|i| first + i as u64)
+    };
+    observe_checked(challenger, first_witness(&first_in_batch, POW_BATCH), bits)
+}
+
+/// Observes `witness`, found on a copy of `challenger`'s sponge, and draws its challenge; should
+/// the copy disagree with plonky2's challenger (which would be a bug here), grinds on the
+/// challenger itself instead.
+fn observe_checked<H: Hasher<F>>(challenger: &mut Challenger<F, H>, witness: u64, bits: u32) -> F {
+    if !works(challenger, witness, min_leading_zeros(bits)) {
         tracing::error!(witness, "the proof of work found on a copy of the sponge fails the transcript; searching again on the transcript");
         return challenger_proof_of_work(challenger, bits);
     }
@@ -143,7 +160,7 @@ pub(crate) fn poseidon_proof_of_work(backend: &dyn ProverBackend, challenger: &m
 
 /// The proof-of-work witness searched on the transcript itself, one candidate at a time: the
 /// smallest that works.
-pub(crate) fn challenger_proof_of_work<H: Hasher<F>>(challenger: &mut Challenger<F, H>, bits: u32) -> F {
+fn challenger_proof_of_work<H: Hasher<F>>(challenger: &mut Challenger<F, H>, bits: u32) -> F {
     let min_leading_zeros = min_leading_zeros(bits);
     let witness = first_witness(&|candidate| works(challenger, candidate, min_leading_zeros).then_some(candidate), 1);
     observe_witness(challenger, witness)
@@ -190,15 +207,26 @@ struct Sponge {
     /// Elements observed since the last permutation, written over the state's first ones by
     /// the next.
     buffer: Vec<u64>,
+    /// The transcript's permutation.
+    permute: fn(State) -> State,
 }
 
 impl Sponge {
     /// The sponge of a challenger that has just drawn a challenge: its input buffer is then
     /// empty, so `compact` returns its state without permuting it.
-    fn after_challenge(challenger: &Challenger<F, PoseidonHash>) -> Self {
+    fn after_challenge<H: Hasher<F>>(challenger: &Challenger<F, H>, permute: fn(State) -> State) -> Self {
         let permutation = challenger.clone().compact();
         let state = std::array::from_fn(|i| permutation.as_ref()[i].to_canonical_u64());
-        Self { state, buffer: Vec::new() }
+        Self { state, buffer: Vec::new(), permute }
+    }
+
+    /// The sponge of `challenger`, which has just drawn a challenge, once both have observed
+    /// `pending`.
+    fn observed<H: Hasher<F>>(challenger: &mut Challenger<F, H>, permute: fn(State) -> State, pending: &[F]) -> Self {
+        let mut sponge = Self::after_challenge(challenger, permute);
+        challenger.observe_elements(pending);
+        sponge.observe(pending.iter().copied());
+        sponge
     }
 
     /// As `Challenger::observe_element` for each: a full rate of inputs is permuted in.
@@ -207,7 +235,7 @@ impl Sponge {
             self.buffer.push(element.to_canonical_u64());
             if self.buffer.len() == SPONGE_RATE {
                 self.state[..SPONGE_RATE].copy_from_slice(&self.buffer);
-                self.state = permute_scalar(self.state);
+                self.state = (self.permute)(self.state);
                 self.buffer.clear();
             }
         }
@@ -382,7 +410,7 @@ mod tests {
             challenger.observe_element(F::from_canonical_u64(seed));
             challenger.get_challenge();
             let elements: Vec<F> = (0..observed).map(|i| F::from_canonical_u64(seed * 1000 + i)).collect();
-            let mut sponge = Sponge::after_challenge(&challenger);
+            let mut sponge = Sponge::after_challenge(&challenger, permute_scalar);
             let mut ours = challenger.clone();
             challenger.observe_elements(&elements);
             sponge.observe(elements.iter().copied());
@@ -398,14 +426,29 @@ mod tests {
             challenger.observe_element(F::from_canonical_u64(smallest));
             assert_eq!(ours.get_challenge(), { challenger.get_challenge(); challenger.get_challenge() });
         }
-        // On a Keccak transcript (a final proof's), searched on the transcript itself.
+    }
+
+    #[test]
+    fn the_proof_of_work_witness_on_a_keccak_transcript_is_the_smallest() {
+        // A final proof's transcript; a few elements, a rate and more, none observed.
+        let bits = 12;
+        for (seed, observed) in [(0, 3), (1, 13), (2, 0)] {
+            let mut challenger = Challenger::<F, KeccakHash<25>>::new();
+            challenger.observe_element(F::from_canonical_u64(seed));
+            challenger.get_challenge();
+            let elements: Vec<F> = (0..observed).map(|i| F::from_canonical_u64(seed * 1000 + i)).collect();
+            let mut ours = challenger.clone();
+            challenger.observe_elements(&elements);
+            let smallest = smallest_witness(&challenger, bits);
+            assert_eq!(keccak_proof_of_work(&CpuBackend::detect(), &mut ours, &elements, bits).to_canonical_u64(), smallest, "seed {seed}, {observed} observed");
+            challenger.observe_element(F::from_canonical_u64(smallest));
+            assert_eq!(ours.get_challenge(), { challenger.get_challenge(); challenger.get_challenge() });
+        }
+        // The search on the transcript itself (the fallback) finds the same.
         let mut challenger = Challenger::<F, KeccakHash<25>>::new();
         challenger.observe_element(F::ONE);
-        let smallest = smallest_witness(&challenger, 12);
-        let mut ours = challenger.clone();
-        assert_eq!(challenger_proof_of_work(&mut ours, 12).to_canonical_u64(), smallest);
-        challenger.observe_element(F::from_canonical_u64(smallest));
-        assert_eq!(ours.get_challenge(), { challenger.get_challenge(); challenger.get_challenge() });
+        let smallest = smallest_witness(&challenger, bits);
+        assert_eq!(challenger_proof_of_work(&mut challenger.clone(), bits).to_canonical_u64(), smallest);
     }
 
     /// The smallest candidate whose observation gives a challenge of `bits` leading zeros.

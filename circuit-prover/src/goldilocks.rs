@@ -184,6 +184,26 @@ pub(crate) mod avx512 {
         _mm512_or_si512(a, b)
     }
 
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn xor64(a: V, b: V) -> V {
+        _mm512_xor_si512(a, b)
+    }
+
+    /// `!a & b`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn andnot64(a: V, b: V) -> V {
+        _mm512_andnot_si512(a, b)
+    }
+
+    /// Each lane rotated left by `n` bits.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn rotl(a: V, n: u32) -> V {
+        _mm512_rolv_epi64(a, splat(u64::from(n)))
+    }
+
     /// Lanes where `a < b` (unsigned).
     #[inline]
     #[target_feature(enable = "avx512f")]

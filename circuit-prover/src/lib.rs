@@ -29,6 +29,7 @@ pub mod cpu;
 pub mod cuda;
 mod fri;
 mod goldilocks;
+mod keccak;
 pub mod ntt;
 mod partial_products;
 pub mod poseidon;
@@ -46,6 +47,8 @@ use plonky2::hash::merkle_tree::{MerkleCap, MerkleTree};
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::challenger::Challenger;
 use plonky2::plonk::config::Hasher;
+
+use crate::cpu::Simd;
 
 /// The field every circuit of ours is over.
 pub type F = GoldilocksField;
@@ -105,6 +108,12 @@ pub trait ProverBackend: Send + Sync {
         let polynomials = self.interpolate(values.par_iter().cloned().collect(), false);
         let tree = self.commit_lde(&polynomials, rate_bits, salt_size, cap_height);
         (polynomials, tree)
+    }
+
+    /// The SIMD width this backend hashes Keccak with on the CPU (a final layer's trees, which
+    /// no backend hashes on a device): none, plonky2's own code, by default.
+    fn keccak_simd(&self) -> Simd {
+        Simd::Scalar
     }
 
     /// FRI's proof of work on the backend's device: the smallest candidate `c` such that the
@@ -215,19 +224,18 @@ impl MerkleHasher for PoseidonHash {
 }
 
 impl<const N: usize> MerkleHasher for KeccakHash<N> {
-    fn merkle_tree(_: &dyn ProverBackend, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, Self> {
-        MerkleTree::new(leaves, cap_height)
+    fn merkle_tree(backend: &dyn ProverBackend, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, Self> {
+        keccak::merkle_tree(leaves, cap_height, backend.keccak_simd())
     }
 
     fn commit_lde(backend: &dyn ProverBackend, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Box<dyn Committed<Self>> {
         let mut leaves = backend.lde_rows(polynomials, rate_bits);
         salt_rows(&mut leaves, salt_size);
-        Box::new(MerkleTree::<F, Self>::new(leaves, cap_height))
+        Box::new(keccak::merkle_tree(leaves, cap_height, backend.keccak_simd()))
     }
 
-    fn proof_of_work(_: &dyn ProverBackend, challenger: &mut Challenger<F, Self>, pending: &[F], bits: u32) -> F {
-        challenger.observe_elements(pending);
-        fri::challenger_proof_of_work(challenger, bits)
+    fn proof_of_work(backend: &dyn ProverBackend, challenger: &mut Challenger<F, Self>, pending: &[F], bits: u32) -> F {
+        fri::keccak_proof_of_work(backend, challenger, pending, bits)
     }
 }
 
