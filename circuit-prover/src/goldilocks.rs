@@ -190,11 +190,18 @@ pub(crate) mod avx512 {
         _mm512_xor_si512(a, b)
     }
 
-    /// `!a & b`.
+    /// `a ^ b ^ c`, one ternary-logic instruction.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub fn andnot64(a: V, b: V) -> V {
-        _mm512_andnot_si512(a, b)
+    pub fn xor3(a: V, b: V, c: V) -> V {
+        _mm512_ternarylogic_epi64::<0x96>(a, b, c)
+    }
+
+    /// `a ^ (!b & c)` (Keccak's chi), one ternary-logic instruction.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn xor_andnot(a: V, b: V, c: V) -> V {
+        _mm512_ternarylogic_epi64::<0xD2>(a, b, c)
     }
 
     /// Each lane rotated left by `n` bits.

@@ -201,7 +201,7 @@ mod avx512 {
             // Theta.
             let mut c = [zero(); 5];
             for (x, c) in c.iter_mut().enumerate() {
-                *c = xor64(xor64(xor64(a[x], a[x + 5]), xor64(a[x + 10], a[x + 15])), a[x + 20]);
+                *c = xor3(xor3(a[x], a[x + 5], a[x + 10]), a[x + 15], a[x + 20]);
             }
             for x in 0..5 {
                 let d = xor64(c[(x + 4) % 5], rotl(c[(x + 1) % 5], 1));
@@ -219,7 +219,7 @@ mod avx512 {
             // Chi, then iota.
             for y in 0..5 {
                 for x in 0..5 {
-                    a[x + 5 * y] = xor64(b[x + 5 * y], andnot64(b[(x + 1) % 5 + 5 * y], b[(x + 2) % 5 + 5 * y]));
+                    a[x + 5 * y] = xor_andnot(b[x + 5 * y], b[(x + 1) % 5 + 5 * y], b[(x + 2) % 5 + 5 * y]);
                 }
             }
             a[0] = xor64(a[0], splat(rc));
