@@ -28,6 +28,7 @@ pub mod commit;
 pub mod cpu;
 pub mod cuda;
 mod fri;
+mod gates;
 mod goldilocks;
 mod keccak;
 pub mod ntt;

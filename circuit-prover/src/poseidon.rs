@@ -382,47 +382,13 @@ macro_rules! permutation {
             }
         }
 
-        /// Up to `LANES` points of a batch (`first` onwards) in lanes: their wires read, their
-        /// constraints written, in the batch layout of [`super::gate_constraints`].
-        struct Points<'a> {
-            wires: &'a [F],
-            out: &'a mut [F],
-            points: usize,
-            first: usize,
-            count: usize,
-            constraint: usize,
-        }
-
-        impl Points<'_> {
-            #[inline]
-            #[target_feature(enable = $feature)]
-            fn wire(&self, wire: usize) -> V {
-                let mut lanes = [0; LANES];
-                for (lane, x) in lanes.iter_mut().zip(&self.wires[wire * self.points + self.first..][..self.count]) {
-                    *lane = x.to_noncanonical_u64();
-                }
-                load(&lanes)
-            }
-
-            /// Writes the next constraint.
-            #[inline]
-            #[target_feature(enable = $feature)]
-            fn constrain(&mut self, value: V) {
-                let out = &mut self.out[self.constraint * self.points + self.first..][..self.count];
-                for (o, x) in out.iter_mut().zip(store(canonical(value))) {
-                    *o = F::from_canonical_u64(x);
-                }
-                self.constraint += 1;
-            }
-        }
-
         /// plonky2's `PoseidonGate` constraints at up to `LANES` points, `first` onwards, in its
         /// order: the swap flag binary, the deltas, each kept S-box input equal to the state there
         /// ([`rounds`]), the outputs equal to the last state.
         #[target_feature(enable = $feature)]
         pub fn gate_constraints(wires: &[F], points: usize, first: usize, out: &mut [F]) {
             use super::gate_wires::{DELTA, INPUT, OUTPUT, SWAP};
-            let mut p = Points { wires, out, points, first, count: LANES.min(points - first), constraint: 0 };
+            let mut p = Points::new(wires, &[], out, points, first);
             let swap = p.wire(SWAP);
             p.constrain(mul(swap, sub(swap, splat(1))));
             let mut state = [zero(); SPONGE_WIDTH];
@@ -443,7 +409,7 @@ macro_rules! permutation {
                 let output = p.wire(OUTPUT + i);
                 p.constrain(sub(x, output));
             }
-            debug_assert_eq!(p.constraint, super::GATE_CONSTRAINTS);
+            debug_assert_eq!(p.constraints(), super::GATE_CONSTRAINTS);
         }
     };
 }
@@ -453,10 +419,9 @@ mod avx512 {
     //! Eight states per pass.
     use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, N_ROUNDS, Poseidon};
 
-    use plonky2::field::types::{Field, PrimeField64};
-
     use super::{SPONGE_WIDTH, State};
     use crate::F;
+    use crate::gates::avx512::Points;
     use crate::goldilocks::avx512::*;
 
     permutation!("avx512f");
@@ -467,10 +432,9 @@ mod avx2 {
     //! Four states per pass.
     use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, N_ROUNDS, Poseidon};
 
-    use plonky2::field::types::{Field, PrimeField64};
-
     use super::{SPONGE_WIDTH, State};
     use crate::F;
+    use crate::gates::avx2::Points;
     use crate::goldilocks::avx2::*;
 
     permutation!("avx2");

@@ -12,7 +12,6 @@ use plonky2::field::types::Field;
 use plonky2::field::zero_poly_coset::ZeroPolyOnCoset;
 use plonky2::fri::structure::{FriBatchInfo, FriInstanceInfo, FriOpeningBatch, FriOpenings, FriOracleInfo, FriPolynomialInfo};
 use plonky2::gates::gate::GateRef;
-use plonky2::gates::poseidon::PoseidonGate;
 use plonky2::hash::hash_types::HashOut;
 use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::challenger::Challenger;
@@ -423,6 +422,7 @@ impl<C: ProverConfig> Circuit<'_, C> {
         // Each repetition's terms combined as `sum_t term_t·alpha^t`, products summed unreduced:
         // a Horner fold would chain every term's multiplication on the last.
         let alpha_powers: Vec<Vec<F>> = alphas.iter().map(|alpha| alpha.powers().take(quotient::num_terms(common_data)).collect()).collect();
+        let degree = F::from_canonical_usize(common_data.degree());
 
         let values: Vec<Vec<F>> = points
             .par_chunks(QUOTIENT_BATCH)
@@ -457,13 +457,17 @@ impl<C: ProverConfig> Circuit<'_, C> {
                         (numerators, denominators)
                     })
                     .collect();
+                // `L_0(x) = Z_H(x) / (n·(x - 1))` at each point, the denominators inverted together
+                // (plonky2 inverts one per point).
+                let l_0_denominators: Vec<F> = rows.iter().map(|r| degree * (r.x - F::ONE)).collect();
+                let l_0_inverses = F::batch_multiplicative_inverse(&l_0_denominators);
                 let mut terms = Vec::new();
                 rows.iter()
                     .enumerate()
                     .map(|(k, row)| {
                         terms.clear();
                         let row_products = chunk_products.iter().map(|(n, d)| (&n[k * width..(k + 1) * width], &d[k * width..(k + 1) * width]));
-                        row.vanishing_terms(common_data, row_products, &z_h_on_coset, &mut terms);
+                        row.vanishing_terms(common_data, row_products, z_h_on_coset.eval(row.index) * l_0_inverses[k], &mut terms);
                         terms.extend(constraints.iter().skip(k).step_by(rows.len()));
                         let denominator_inverse = z_h_on_coset.eval_inverse(row.index);
                         alpha_powers
@@ -535,12 +539,13 @@ impl Selectors {
         constraints
     }
 
-    /// Gate `i`'s constraints alone, filtered by its selector. The Poseidon gate, which plonky2
-    /// evaluates a point at a time with generic field code, is evaluated on `simd`'s lanes.
+    /// Gate `i`'s constraints alone, filtered by its selector: on `simd`'s lanes for the gates
+    /// [`crate::gates`] knows, else by plonky2.
     fn gate_constraints_of(&self, i: usize, gate: &GateRef<F, D>, common_data: &CommonCircuitData<F, D>, vars: EvaluationVarsBaseBatch<'_, F>, simd: Simd) -> Vec<F> {
         let selector = self.selector_indices[i];
-        let lanes = || gate.0.as_any().is::<PoseidonGate<F, D>>().then(|| crate::poseidon::gate_constraints(vars.local_wires, vars.len(), simd)).flatten();
-        let Some(mut constraints) = lanes() else {
+        let mut own = vars;
+        own.remove_prefix(self.groups.len() + common_data.num_lookup_selectors);
+        let Some(mut constraints) = crate::gates::unfiltered_constraints(gate, own, simd) else {
             return gate.0.eval_filtered_base_batch(vars, i, selector, self.groups[selector].clone(), self.groups.len(), common_data.num_lookup_selectors);
         };
         // Constant `c` of point `j` is at `c·points + j`.
@@ -578,14 +583,13 @@ struct Row<'a> {
 
 impl Row<'_> {
     /// The permutation argument's terms, in plonky2's order: `L_0(x)·(Z(x) - 1)` for every
-    /// repetition, then every repetition's partial-product checks
+    /// repetition (`l_0` is `L_0(x)`), then every repetition's partial-product checks
     /// (`prev · numerator chunk - next · denominator chunk`), from the row's chunk products
     /// (numerators' and denominators', per repetition).
-    fn vanishing_terms<'c>(&self, common_data: &CommonCircuitData<F, D>, chunk_products: impl Iterator<Item = (&'c [F], &'c [F])>, z_h_on_coset: &ZeroPolyOnCoset<F>, terms: &mut Vec<F>) {
+    fn vanishing_terms<'c>(&self, common_data: &CommonCircuitData<F, D>, chunk_products: impl Iterator<Item = (&'c [F], &'c [F])>, l_0: F, terms: &mut Vec<F>) {
         let zs = &self.zs_partial_products[common_data.zs_range()];
         let next_zs = &self.next_zs_partial_products[common_data.zs_range()];
         let partial_products = &self.zs_partial_products[common_data.partial_products_range()];
-        let l_0 = z_h_on_coset.eval_l_0(self.index, self.x);
         terms.extend(zs.iter().map(|&z| l_0 * (z - F::ONE)));
         let num_prods = common_data.num_partial_products;
         for (challenge, ((&z_x, &z_gx), (numerators, denominators))) in zs.iter().zip(next_zs).zip(chunk_products).enumerate() {
