@@ -528,34 +528,43 @@ impl Selectors {
 
     /// Every gate's constraints, filtered by its selector, summed gate by gate into one list per
     /// constraint index: value `j·batch + i` for point `i` (plonky2's
-    /// `evaluate_gate_constraints_base_batch`).
+    /// `evaluate_gate_constraints_base_batch`, each product by a filter added as it is taken
+    /// rather than in a pass of its own).
     fn gate_constraints(&self, common_data: &CommonCircuitData<F, D>, vars: EvaluationVarsBaseBatch<'_, F>, simd: Simd) -> Vec<F> {
-        let mut constraints = vec![F::ZERO; common_data.num_gate_constraints * vars.len()];
+        let points = vars.len();
+        let mut constraints = vec![F::ZERO; common_data.num_gate_constraints * points];
         for (i, gate) in common_data.gates.iter().enumerate() {
-            for (sum, term) in constraints.iter_mut().zip(self.gate_constraints_of(i, gate, common_data, vars, simd)) {
-                *sum += term;
+            let (unfiltered, filters) = self.unfiltered_constraints_of(i, gate, common_data, vars, simd);
+            for (sums, values) in constraints.chunks_exact_mut(points).zip(unfiltered.chunks_exact(points)) {
+                for ((sum, &value), &filter) in sums.iter_mut().zip(values).zip(&filters) {
+                    *sum += value * filter;
+                }
             }
         }
         constraints
     }
 
-    /// Gate `i`'s constraints alone, filtered by its selector: on `simd`'s lanes for the gates
-    /// [`crate::gates`] knows, else by plonky2.
+    /// Gate `i`'s constraints alone, filtered by its selector.
     fn gate_constraints_of(&self, i: usize, gate: &GateRef<F, D>, common_data: &CommonCircuitData<F, D>, vars: EvaluationVarsBaseBatch<'_, F>, simd: Simd) -> Vec<F> {
-        let selector = self.selector_indices[i];
-        let mut own = vars;
-        own.remove_prefix(self.groups.len() + common_data.num_lookup_selectors);
-        let Some(mut constraints) = crate::gates::unfiltered_constraints(gate, own, simd) else {
-            return gate.0.eval_filtered_base_batch(vars, i, selector, self.groups[selector].clone(), self.groups.len(), common_data.num_lookup_selectors);
-        };
-        // Constant `c` of point `j` is at `c·points + j`.
-        let filters: Vec<F> = (0..vars.len()).map(|j| self.filter(i, vars.local_constants[selector * vars.len() + j])).collect();
+        let (mut constraints, filters) = self.unfiltered_constraints_of(i, gate, common_data, vars, simd);
         for constraint in constraints.chunks_exact_mut(vars.len()) {
             for (value, &filter) in constraint.iter_mut().zip(&filters) {
                 *value *= filter;
             }
         }
         constraints
+    }
+
+    /// Gate `i`'s constraints before its filter (on `simd`'s lanes for the gates
+    /// [`crate::gates`] knows, else by plonky2), and its filter at each point.
+    fn unfiltered_constraints_of(&self, i: usize, gate: &GateRef<F, D>, common_data: &CommonCircuitData<F, D>, vars: EvaluationVarsBaseBatch<'_, F>, simd: Simd) -> (Vec<F>, Vec<F>) {
+        let selector = self.selector_indices[i];
+        // Constant `c` of point `j` is at `c·points + j`.
+        let filters: Vec<F> = (0..vars.len()).map(|j| self.filter(i, vars.local_constants[selector * vars.len() + j])).collect();
+        let mut own = vars;
+        own.remove_prefix(self.groups.len() + common_data.num_lookup_selectors);
+        let constraints = crate::gates::unfiltered_constraints(gate, own, simd).unwrap_or_else(|| gate.0.eval_unfiltered_base_batch(own));
+        (constraints, filters)
     }
 
     /// Gate `i`'s filter where its selector polynomial is `s` (plonky2's private
