@@ -54,6 +54,27 @@ pub(crate) fn unfiltered_constraints(gate: &GateRef<F, D>, vars: EvaluationVarsB
     Some(out)
 }
 
+/// Adds each of `unfiltered`'s constraints times its point's filter into `sums` (both in
+/// plonky2's batch layout, `filters` one per point; `unfiltered` may have fewer constraints), a
+/// lane-full of points at a time where `simd` has lanes.
+pub(crate) fn add_filtered(sums: &mut [F], unfiltered: &[F], filters: &[F], simd: Simd) {
+    let points = filters.len();
+    for (sums, values) in sums.chunks_exact_mut(points).zip(unfiltered.chunks_exact(points)) {
+        let done = match simd {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX-512F is available (checked).
+            Simd::Avx512 if simd.is_available() => unsafe { avx512::add_products(sums, values, filters) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2 is available (checked).
+            Simd::Avx2 if simd.is_available() => unsafe { avx2::add_products(sums, values, filters) },
+            _ => 0,
+        };
+        for ((sum, &value), &filter) in sums[done..].iter_mut().zip(&values[done..]).zip(&filters[done..]) {
+            *sum += value * filter;
+        }
+    }
+}
+
 /// plonky2's `PoseidonMdsGate` constraints: its twelve outputs minus the MDS layer of its
 /// twelve inputs, each an extension element, whose two components the matrix (of base-field
 /// entries) maps apart. plonky2 multiplies by the matrix generically (144 reduced products per
@@ -147,6 +168,29 @@ macro_rules! gate_lanes {
             }
         }
 
+        /// `sums[j] += values[j]·filters[j]` for every whole lane-full of points; returns how
+        /// many points that was.
+        #[target_feature(enable = $feature)]
+        pub(super) fn add_products(sums: &mut [F], values: &[F], filters: &[F]) -> usize {
+            #[inline]
+            #[target_feature(enable = $feature)]
+            fn lanes(values: &[F]) -> V {
+                let mut lanes = [0; LANES];
+                for (lane, x) in lanes.iter_mut().zip(values) {
+                    *lane = x.to_noncanonical_u64();
+                }
+                load(&lanes)
+            }
+            let groups = sums.len() / LANES;
+            for ((sum, value), filter) in sums.chunks_exact_mut(LANES).zip(values.chunks_exact(LANES)).zip(filters.chunks_exact(LANES)) {
+                let total = add(lanes(sum), mul(lanes(value), lanes(filter)));
+                for (s, x) in sum.iter_mut().zip(store(canonical(total))) {
+                    *s = F::from_canonical_u64(x);
+                }
+            }
+            groups * LANES
+        }
+
         /// plonky2's `RandomAccessGate` constraints at up to `LANES` points, `first` onwards, in
         /// its order: per copy each bit binary, the bits summing to the index, the list folded
         /// by the bits (lowest first) equal to the claimed element; then the extra constants.
@@ -222,6 +266,22 @@ mod tests {
     use plonky2::plonk::circuit_data::CircuitConfig;
 
     use super::*;
+
+    #[test]
+    fn filtered_sums_on_lanes_are_the_scalar_ones() {
+        for points in [1, 7, 8, 9, 32, 37] {
+            let (sums, values, filters) = (F::rand_vec(5 * points), F::rand_vec(3 * points), F::rand_vec(points));
+            let mut expected = sums.clone();
+            for (k, sum) in expected.iter_mut().enumerate().take(values.len()) {
+                *sum += values[k] * filters[k % points];
+            }
+            for simd in Simd::ALL {
+                let mut ours = sums.clone();
+                add_filtered(&mut ours, &values, &filters, simd);
+                assert_eq!(ours, expected, "{simd:?}, {points} points");
+            }
+        }
+    }
 
     #[test]
     fn the_mds_gate_is_plonky2s() {

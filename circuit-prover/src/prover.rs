@@ -528,18 +528,14 @@ impl Selectors {
 
     /// Every gate's constraints, filtered by its selector, summed gate by gate into one list per
     /// constraint index: value `j·batch + i` for point `i` (plonky2's
-    /// `evaluate_gate_constraints_base_batch`, each product by a filter added as it is taken
-    /// rather than in a pass of its own).
+    /// `evaluate_gate_constraints_base_batch`, each product by a filter added as it is taken,
+    /// on lanes, rather than in a pass of its own).
     fn gate_constraints(&self, common_data: &CommonCircuitData<F, D>, vars: EvaluationVarsBaseBatch<'_, F>, simd: Simd) -> Vec<F> {
         let points = vars.len();
         let mut constraints = vec![F::ZERO; common_data.num_gate_constraints * points];
         for (i, gate) in common_data.gates.iter().enumerate() {
             let (unfiltered, filters) = self.unfiltered_constraints_of(i, gate, common_data, vars, simd);
-            for (sums, values) in constraints.chunks_exact_mut(points).zip(unfiltered.chunks_exact(points)) {
-                for ((sum, &value), &filter) in sums.iter_mut().zip(values).zip(&filters) {
-                    *sum += value * filter;
-                }
-            }
+            crate::gates::add_filtered(&mut constraints, &unfiltered, &filters, simd);
         }
         constraints
     }
