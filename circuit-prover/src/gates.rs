@@ -20,8 +20,8 @@ use crate::cpu::Simd;
 use crate::prover::D;
 
 /// `gate`'s unfiltered constraints at every point of `vars` (its own constants first, the
-/// selectors' removed), in plonky2's batch layout, if `gate` is of a kind evaluated on `simd`'s
-/// lanes here; `None` leaves it to plonky2.
+/// selectors' removed), in plonky2's batch layout, if `gate` is of a kind evaluated here (the
+/// MDS gate at any width, the others only where `simd` has lanes); `None` leaves it to plonky2.
 pub(crate) fn unfiltered_constraints(gate: &GateRef<F, D>, vars: EvaluationVarsBaseBatch<'_, F>, simd: Simd) -> Option<Vec<F>> {
     let any = gate.0.as_any();
     if any.is::<PoseidonGate<F, D>>() {
@@ -124,6 +124,26 @@ macro_rules! gate_lanes {
             constraint: usize,
         }
 
+        /// Up to `LANES` values into lanes (the rest zero).
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn load_values(values: &[F]) -> V {
+            let mut lanes = [0; LANES];
+            for (lane, x) in lanes.iter_mut().zip(values) {
+                *lane = x.to_noncanonical_u64();
+            }
+            load(&lanes)
+        }
+
+        /// Lanes into up to `LANES` values, canonical.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn store_values(x: V, out: &mut [F]) {
+            for (o, value) in out.iter_mut().zip(store(canonical(x))) {
+                *o = F::from_canonical_u64(value);
+            }
+        }
+
         impl<'a> Points<'a> {
             pub(crate) fn new(wires: &'a [F], constants: &'a [F], out: &'a mut [F], points: usize, first: usize) -> Self {
                 Self { wires, constants, out, points, first, count: LANES.min(points - first), constraint: 0 }
@@ -132,11 +152,7 @@ macro_rules! gate_lanes {
             #[inline]
             #[target_feature(enable = $feature)]
             fn column(&self, values: &[F], i: usize) -> V {
-                let mut lanes = [0; LANES];
-                for (lane, x) in lanes.iter_mut().zip(&values[i * self.points + self.first..][..self.count]) {
-                    *lane = x.to_noncanonical_u64();
-                }
-                load(&lanes)
+                load_values(&values[i * self.points + self.first..][..self.count])
             }
 
             #[inline]
@@ -155,10 +171,7 @@ macro_rules! gate_lanes {
             #[inline]
             #[target_feature(enable = $feature)]
             pub(crate) fn constrain(&mut self, value: V) {
-                let out = &mut self.out[self.constraint * self.points + self.first..][..self.count];
-                for (o, x) in out.iter_mut().zip(store(canonical(value))) {
-                    *o = F::from_canonical_u64(x);
-                }
+                store_values(value, &mut self.out[self.constraint * self.points + self.first..][..self.count]);
                 self.constraint += 1;
             }
 
@@ -172,21 +185,10 @@ macro_rules! gate_lanes {
         /// many points that was.
         #[target_feature(enable = $feature)]
         pub(super) fn add_products(sums: &mut [F], values: &[F], filters: &[F]) -> usize {
-            #[inline]
-            #[target_feature(enable = $feature)]
-            fn lanes(values: &[F]) -> V {
-                let mut lanes = [0; LANES];
-                for (lane, x) in lanes.iter_mut().zip(values) {
-                    *lane = x.to_noncanonical_u64();
-                }
-                load(&lanes)
-            }
             let groups = sums.len() / LANES;
             for ((sum, value), filter) in sums.chunks_exact_mut(LANES).zip(values.chunks_exact(LANES)).zip(filters.chunks_exact(LANES)) {
-                let total = add(lanes(sum), mul(lanes(value), lanes(filter)));
-                for (s, x) in sum.iter_mut().zip(store(canonical(total))) {
-                    *s = F::from_canonical_u64(x);
-                }
+                let total = add(load_values(sum), mul(load_values(value), load_values(filter)));
+                store_values(total, sum);
             }
             groups * LANES
         }
