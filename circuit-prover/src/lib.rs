@@ -111,8 +111,9 @@ pub trait ProverBackend: Send + Sync {
         (polynomials, tree)
     }
 
-    /// The SIMD width this backend hashes Keccak with on the CPU (a final layer's trees, which
-    /// no backend hashes on a device): none, plonky2's own code, by default.
+    /// The SIMD width this backend hashes Keccak with on the CPU (a final layer's trees and
+    /// proof of work, which no backend hashes on a device): none by default, one message at a
+    /// time on tiny-keccak's Keccak-f (plonky2's hashing, without its allocations).
     fn keccak_simd(&self) -> Simd {
         Simd::Scalar
     }
