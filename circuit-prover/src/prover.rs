@@ -423,70 +423,63 @@ impl<C: ProverConfig> Circuit<'_, C> {
         // a Horner fold would chain every term's multiplication on the last.
         let alpha_powers: Vec<Vec<F>> = alphas.iter().map(|alpha| alpha.powers().take(quotient::num_terms(common_data)).collect()).collect();
         let degree = F::from_canonical_usize(common_data.degree());
+        let repetitions = alphas.len();
 
-        let values: Vec<Vec<F>> = points
-            .par_chunks(QUOTIENT_BATCH)
-            .enumerate()
-            .flat_map_iter(|(batch, xs)| {
-                let indices: Vec<usize> = (batch * QUOTIENT_BATCH..).take(xs.len()).collect();
-                let rows: Vec<Row<'_>> = indices
-                    .iter()
-                    .zip(xs)
-                    .map(|(&i, &x)| Row {
-                        index: i,
-                        x: F::coset_shift() * x,
-                        constants_sigmas: prover_data.constants_sigmas_commitment.get_lde_values(i, step),
-                        wires: lde_values(&wires_rows, log_lde_rows, wires_salt, i * step),
-                        zs_partial_products: lde_values(&zs_rows, log_lde_rows, zs_salt, i * step),
-                        next_zs_partial_products: lde_values(&zs_rows, log_lde_rows, zs_salt, (i + next_step) % lde_size * step),
-                    })
-                    .collect();
-                let constants = column_major(rows.iter().map(|r| &r.constants_sigmas[common_data.constants_range()]));
-                let wires = column_major(rows.iter().map(|r| r.wires));
-                let vars = EvaluationVarsBaseBatch::new(rows.len(), &constants, &wires, public_inputs_hash);
-                let constraints = selectors.gate_constraints(common_data, vars, simd);
-                // The permutation argument's chunk products of every row at once (SIMD lanes
-                // across rows), per repetition: each row's numerators', then its denominators'.
-                let points: Vec<F> = rows.iter().map(|r| r.x).collect();
-                let wire_columns: Vec<&[F]> = wires.chunks_exact(rows.len()).take(routed).collect();
-                let sigmas: Vec<&[F]> = rows.iter().map(|r| &r.constants_sigmas[common_data.sigmas_range()]).collect();
-                let chunk_products: Vec<(Vec<F>, Vec<F>)> = (0..permutation.betas.len())
-                    .map(|challenge| {
-                        let (mut numerators, mut denominators) = (vec![F::ZERO; rows.len() * width], vec![F::ZERO; rows.len() * width]);
-                        permutation.factors(challenge, &wire_columns, &sigmas, &points, chunk).chunk_products(simd, 0, &mut numerators, &mut denominators);
-                        (numerators, denominators)
-                    })
-                    .collect();
-                // `L_0(x) = Z_H(x) / (n·(x - 1))` at each point, the denominators inverted together
-                // (plonky2 inverts one per point).
-                let l_0_denominators: Vec<F> = rows.iter().map(|r| degree * (r.x - F::ONE)).collect();
-                let l_0_inverses = F::batch_multiplicative_inverse(&l_0_denominators);
-                let mut terms = Vec::new();
-                rows.iter()
-                    .enumerate()
-                    .map(|(k, row)| {
-                        terms.clear();
-                        let row_products = chunk_products.iter().map(|(n, d)| (&n[k * width..(k + 1) * width], &d[k * width..(k + 1) * width]));
-                        row.vanishing_terms(common_data, row_products, z_h_on_coset.eval(row.index) * l_0_inverses[k], &mut terms);
-                        terms.extend(constraints.iter().skip(k).step_by(rows.len()));
-                        let denominator_inverse = z_h_on_coset.eval_inverse(row.index);
-                        alpha_powers
-                            .iter()
-                            .map(|powers| {
-                                debug_assert_eq!(terms.len(), powers.len(), "a power of alpha per term");
-                                let mut sum = ProductSum::default();
-                                for (&term, &power) in terms.iter().zip(powers) {
-                                    sum.add(term, power);
-                                }
-                                sum.value() * denominator_inverse
-                            })
-                            .collect()
-                    })
-                    .collect::<Vec<Vec<F>>>()
-            })
-            .collect();
+        // Point by point, each point's value per repetition side by side.
+        let mut values = vec![F::ZERO; lde_size * repetitions];
+        values.par_chunks_mut(QUOTIENT_BATCH * repetitions).zip(points.par_chunks(QUOTIENT_BATCH)).enumerate().for_each(|(batch, (out, xs))| {
+            let indices: Vec<usize> = (batch * QUOTIENT_BATCH..).take(xs.len()).collect();
+            let rows: Vec<Row<'_>> = indices
+                .iter()
+                .zip(xs)
+                .map(|(&i, &x)| Row {
+                    index: i,
+                    x: F::coset_shift() * x,
+                    constants_sigmas: prover_data.constants_sigmas_commitment.get_lde_values(i, step),
+                    wires: lde_values(&wires_rows, log_lde_rows, wires_salt, i * step),
+                    zs_partial_products: lde_values(&zs_rows, log_lde_rows, zs_salt, i * step),
+                    next_zs_partial_products: lde_values(&zs_rows, log_lde_rows, zs_salt, (i + next_step) % lde_size * step),
+                })
+                .collect();
+            let constants = column_major(rows.iter().map(|r| &r.constants_sigmas[common_data.constants_range()]));
+            let wires = column_major(rows.iter().map(|r| r.wires));
+            let vars = EvaluationVarsBaseBatch::new(rows.len(), &constants, &wires, public_inputs_hash);
+            let constraints = selectors.gate_constraints(common_data, vars, simd);
+            // The permutation argument's chunk products of every row at once (SIMD lanes
+            // across rows), per repetition: each row's numerators', then its denominators'.
+            let points: Vec<F> = rows.iter().map(|r| r.x).collect();
+            let wire_columns: Vec<&[F]> = wires.chunks_exact(rows.len()).take(routed).collect();
+            let sigmas: Vec<&[F]> = rows.iter().map(|r| &r.constants_sigmas[common_data.sigmas_range()]).collect();
+            let chunk_products: Vec<(Vec<F>, Vec<F>)> = (0..permutation.betas.len())
+                .map(|challenge| {
+                    let (mut numerators, mut denominators) = (vec![F::ZERO; rows.len() * width], vec![F::ZERO; rows.len() * width]);
+                    permutation.factors(challenge, &wire_columns, &sigmas, &points, chunk).chunk_products(simd, 0, &mut numerators, &mut denominators);
+                    (numerators, denominators)
+                })
+                .collect();
+            // `L_0(x) = Z_H(x) / (n·(x - 1))` at each point, the denominators inverted together
+            // (plonky2 inverts one per point).
+            let l_0_denominators: Vec<F> = rows.iter().map(|r| degree * (r.x - F::ONE)).collect();
+            let l_0_inverses = F::batch_multiplicative_inverse(&l_0_denominators);
+            let mut terms = Vec::new();
+            for ((k, row), out) in rows.iter().enumerate().zip(out.chunks_exact_mut(repetitions)) {
+                terms.clear();
+                let row_products = chunk_products.iter().map(|(n, d)| (&n[k * width..(k + 1) * width], &d[k * width..(k + 1) * width]));
+                row.vanishing_terms(common_data, row_products, z_h_on_coset.eval(row.index) * l_0_inverses[k], &mut terms);
+                terms.extend(constraints.iter().skip(k).step_by(rows.len()));
+                let denominator_inverse = z_h_on_coset.eval_inverse(row.index);
+                for (value, powers) in out.iter_mut().zip(&alpha_powers) {
+                    debug_assert_eq!(terms.len(), powers.len(), "a power of alpha per term");
+                    let mut sum = ProductSum::default();
+                    for (&term, &power) in terms.iter().zip(powers) {
+                        sum.add(term, power);
+                    }
+                    *value = sum.value() * denominator_inverse;
+                }
+            }
+        });
 
-        Ok(plonky2::util::transpose(&values).into_iter().map(PolynomialValues::new).collect())
+        Ok((0..repetitions).into_par_iter().map(|r| PolynomialValues::new(values.iter().skip(r).step_by(repetitions).copied().collect())).collect())
     }
 }
 

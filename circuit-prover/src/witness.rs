@@ -109,10 +109,23 @@ static SPARE_VALUES: Mutex<Vec<Vec<Option<F>>>> = Mutex::new(Vec::new());
 /// next being generated).
 const SPARES_KEPT: usize = 2;
 
+/// The largest buffer kept, in values (64 MiB): a larger one is a large basic circuit's (280 MB
+/// at 2^17), whose proof takes seconds, so faulting a fresh one in costs under a hundredth of
+/// it, and keeping it would hold that memory through the proof, where memory peaks.
+const LARGEST_SPARE: usize = (64 << 20) / std::mem::size_of::<Option<F>>();
+
 /// Keeps a witness vector's value buffer for the next witness, once its proof no longer reads it.
 pub(crate) fn recycle(witness: PartitionWitness<'_, F>) {
+    keep_spare(witness.values);
+}
+
+/// Keeps `values` as a spare buffer, unless it is too large to be worth keeping.
+fn keep_spare(values: Vec<Option<F>>) {
+    if values.capacity() > LARGEST_SPARE {
+        return;
+    }
     let mut spares = SPARE_VALUES.lock().expect("no panic while holding the lock");
-    spares.push(witness.values);
+    spares.push(values);
     if spares.len() > SPARES_KEPT {
         let smallest = (0..spares.len()).min_by_key(|&i| spares[i].capacity()).expect("spares kept");
         spares.swap_remove(smallest);
@@ -448,6 +461,14 @@ mod tests {
             assert_eq!(values.len(), len);
             assert!(values.iter().all(Option::is_none), "a kept buffer came back with values set");
         }
+    }
+
+    #[test]
+    fn a_buffer_too_large_to_keep_is_freed() {
+        let large: Vec<Option<F>> = Vec::with_capacity(LARGEST_SPARE + 1);
+        keep_spare(large);
+        let spares = SPARE_VALUES.lock().unwrap();
+        assert!(spares.iter().all(|spare| spare.capacity() <= LARGEST_SPARE), "a buffer above the limit was kept");
     }
 
     /// A wave of 400 generators of 100 values each over `reps` wires, each wire set four times
