@@ -10,7 +10,7 @@ use common::*;
 use plonky2::field::types::PrimeField64;
 use via_circuits::aggregation::node::AggregatedProof;
 use via_circuits::aggregation::compression::FinalProof;
-use via_circuits::aggregation::{AggregationCircuits, AggregationError, Proof};
+use via_circuits::aggregation::{AGGREGATION_DEGREE_BITS, AggregationCircuits, AggregationError, Proof};
 use via_circuits::basic::CircuitId;
 use via_circuits::verifier::VerifyError;
 use via_circuits::witness_generator::{BasicWitnesses, generate_basic_witnesses};
@@ -49,13 +49,16 @@ fn a_batch_aggregates_to_a_verified_final_proof() {
     let bytes = AGGREGATION.final_proof_bytes(final_proof.clone()).unwrap();
     verifier.verify(&bytes, &public_data).unwrap();
     println!("final proof: {} bytes compressed, {} plain", bytes.len(), final_proof.to_bytes().len());
-    // The final wrap (compression layer 1, Keccak) brings the proof to about 45 KB from layer
-    // 0's 63 KB (a Poseidon wrap: about 50 KB). The compressed form shares Merkle path nodes
+    // The final wrap (compression layer 1, Keccak) brings the proof to about 45 KB (a Poseidon
+    // wrap: about 50 KB). The compressed form shares Merkle path nodes
     // between queries, so the size moves by up to about 1.5 KB with where they land; 48 KB
     // leaves room for that and fails if the wrap is lost, grows or hashes with Poseidon.
     assert_eq!((AGGREGATION.compression.len(), AGGREGATION.final_layer.layer), (1, 1), "two compression layers");
     assert!(AGGREGATION.compression.iter().map(|layer| &layer.data.common).chain([&AGGREGATION.final_layer.data.common]).all(|common| common.degree_bits() == 12), "a compression layer outgrew 2^12 rows");
     assert!(bytes.len() < 48_000, "final proof of {} bytes", bytes.len());
+    // Leaves and nodes are proved with fewer routed wires and a larger final FRI polynomial so
+    // that the tip verifies its four roots in 2^14 rows (2^15, at twice the cost, otherwise).
+    assert_eq!(AGGREGATION.tip.data.common.degree_bits(), AGGREGATION_DEGREE_BITS, "the recursion tip outgrew 2^14 rows");
 
     // Any field of the public data changed: refused.
     let h = Hash::from_limbs([1, 2, 3, 4]).unwrap();

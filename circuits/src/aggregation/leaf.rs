@@ -13,9 +13,9 @@ use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitData, VerifierCircuitData, VerifierCircuitTarget};
 use plonky2::plonk::proof::ProofWithPublicInputsTarget;
 
-use super::{AggregationError, CONTEXT_WIDTH, Proof, STATE_WIDTH, build_with_aggregation_common_data};
+use super::{AggregationError, CONTEXT_WIDTH, Proof, STATE_WIDTH, aggregation_config, build_with_aggregation_common_data};
 use crate::basic::CircuitId;
-use crate::config::{C, D, F, circuit_config};
+use crate::config::{C, D, F};
 use crate::prover::BasicCircuit;
 
 /// The leaf circuit of one basic circuit type.
@@ -107,7 +107,7 @@ impl LeafCircuit {
         if capacity == 0 {
             return Err(AggregationError::Empty { what });
         }
-        let mut builder = CircuitBuilder::new(circuit_config());
+        let mut builder = CircuitBuilder::new(aggregation_config());
         let targets = define(&mut builder, &basic, circuit_id, capacity);
         let data = build_with_aggregation_common_data(builder, &what)?;
         Ok(Self { circuit_id, capacity, data, basic, targets })
@@ -115,7 +115,7 @@ impl LeafCircuit {
 
     /// A leaf from its setup data, its targets recovered by laying the circuit out again.
     pub fn from_data(data: CircuitData<F, C, D>, basic: VerifierCircuitData<F, C, D>, circuit_id: CircuitId, capacity: usize) -> Self {
-        let mut builder = CircuitBuilder::new(circuit_config());
+        let mut builder = CircuitBuilder::new(aggregation_config());
         let targets = define(&mut builder, &basic, circuit_id, capacity);
         Self { circuit_id, capacity, data, basic, targets }
     }

@@ -25,11 +25,15 @@ pub mod scheduler;
 
 use std::sync::LazyLock;
 
+use plonky2::fri::FriConfig;
+use plonky2::fri::reduction_strategies::FriReductionStrategy;
+use plonky2::gates::exponentiation::ExponentiationGate;
+use plonky2::gates::gate::GateRef;
 use plonky2::gates::noop::NoopGate;
 use plonky2::hash::hash_types::{HashOutTarget, MerkleCapTarget};
 use plonky2::iop::target::Target;
 use plonky2::plonk::circuit_builder::CircuitBuilder;
-use plonky2::plonk::circuit_data::{CircuitData, CommonCircuitData, VerifierCircuitTarget};
+use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData, CommonCircuitData, VerifierCircuitTarget};
 use plonky2::plonk::proof::ProofWithPublicInputs;
 
 use crate::basic::CircuitId;
@@ -41,6 +45,23 @@ pub type Proof = ProofWithPublicInputs<F, C, D>;
 /// The degree every leaf and node circuit is padded to: a node verifying two proofs of this
 /// degree fits in it, which is what lets nodes verify nodes.
 pub const AGGREGATION_DEGREE_BITS: usize = 14;
+
+/// Routed wires of leaf and node circuits (the standard configuration has 80). See
+/// [`aggregation_config`].
+pub const AGGREGATION_ROUTED_WIRES: usize = 48;
+
+/// The configuration of leaf and node circuits: the standard one with fewer routed wires
+/// ([`AGGREGATION_ROUTED_WIRES`]) and FRI folded down to a final polynomial of up to 2^7
+/// coefficients (the standard stops at 2^5). Both make a leaf's or node's proof cheaper to verify
+/// in a circuit: each query opens a sigma column per routed wire and partial products with
+/// them, and each FRI step costs a Merkle path and a coset's interpolation per query. That is
+/// what lets the recursion tip verify four of them in 2^14 rows rather than 2^15. A leaf still
+/// verifies three basic proofs (standard configuration) in its 2^14 rows.
+pub fn aggregation_config() -> CircuitConfig {
+    let standard = circuit_config();
+    let fri_config = FriConfig { reduction_strategy: FriReductionStrategy::ConstantArityBits(4, 7), ..standard.fri_config };
+    CircuitConfig { num_routed_wires: AGGREGATION_ROUTED_WIRES, fri_config, ..standard }
+}
 
 /// Widest basic context (TxExecution's chain id and fee account).
 pub const CONTEXT_WIDTH: usize = 2;
@@ -133,19 +154,23 @@ pub(crate) fn verifier_data_from_elements(elements: &[Target]) -> VerifierCircui
 /// that it reproduces it.
 pub fn aggregation_common_data() -> &'static CommonCircuitData<F, D> {
     static COMMON: LazyLock<CommonCircuitData<F, D>> = LazyLock::new(|| {
-        let trivial = CircuitBuilder::<F, D>::new(circuit_config()).build::<C>();
-        let mut builder = CircuitBuilder::<F, D>::new(circuit_config());
+        let trivial = CircuitBuilder::<F, D>::new(aggregation_config()).build::<C>();
+        let mut builder = CircuitBuilder::<F, D>::new(aggregation_config());
         let proof = builder.add_virtual_proof_with_pis(&trivial.common);
         let vd = builder.add_virtual_verifier_data(trivial.common.config.fri_config.cap_height);
         builder.verify_proof::<C>(&proof, &vd, &trivial.common);
         let one_level = builder.build::<C>();
 
-        let mut builder = CircuitBuilder::<F, D>::new(circuit_config());
+        let mut builder = CircuitBuilder::<F, D>::new(aggregation_config());
         for _ in 0..2 {
             let proof = builder.add_virtual_proof_with_pis(&one_level.common);
             let vd = builder.add_virtual_verifier_data(one_level.common.config.fri_config.cap_height);
             builder.verify_proof::<C>(&proof, &vd, &one_level.common);
         }
+        // A leaf verifying basic proofs whose LDE has more than 2^(routed wires / 4) rows (a
+        // 2^17 basic circuit's has 2^20) computes each query's point with an exponentiation
+        // gate rather than arithmetic gates; every leaf and node has it in its gate set.
+        builder.add_gate_to_gate_set(GateRef::new(ExponentiationGate::new_from_config(&builder.config)));
         let payload = builder.add_virtual_targets(PAYLOAD_LEN);
         builder.register_public_inputs(&payload);
         builder.add_verifier_data_public_inputs();

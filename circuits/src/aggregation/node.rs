@@ -20,9 +20,9 @@ use plonky2::plonk::proof::ProofWithPublicInputsTarget;
 use plonky2::recursion::cyclic_recursion::check_cyclic_proof_verifier_data;
 
 use super::leaf::LeafCircuit;
-use super::{AggregationError, PAYLOAD_LEN, Proof, aggregation_common_data, build_with_aggregation_common_data, circuit_id_of, payload, verifier_data_elements, verifier_data_from_elements};
+use super::{AggregationError, PAYLOAD_LEN, Proof, aggregation_common_data, aggregation_config, build_with_aggregation_common_data, circuit_id_of, payload, verifier_data_elements, verifier_data_from_elements};
 use crate::basic::CircuitId;
-use crate::config::{C, D, F, circuit_config};
+use crate::config::{C, D, F};
 
 /// A leaf or node proof, and which it is (the verifier needs to know which key to use).
 #[derive(Clone, Debug)]
@@ -175,7 +175,7 @@ impl NodeCircuit {
 
     /// Builds the node from the leaves' verifier keys.
     pub fn build_with_keys(leaf_keys: BTreeMap<CircuitId, VerifierOnlyCircuitData<C, D>>) -> Result<Self, AggregationError> {
-        let mut builder = CircuitBuilder::new(circuit_config());
+        let mut builder = CircuitBuilder::new(aggregation_config());
         let targets = define(&mut builder, &leaf_keys);
         let data = build_with_aggregation_common_data(builder, "node")?;
         Ok(Self { data, leaf_keys, targets })
@@ -183,7 +183,7 @@ impl NodeCircuit {
 
     /// The node from its setup data, its targets recovered by laying the circuit out again.
     pub fn from_data(data: CircuitData<F, C, D>, leaf_keys: BTreeMap<CircuitId, VerifierOnlyCircuitData<C, D>>) -> Self {
-        let mut builder = CircuitBuilder::new(circuit_config());
+        let mut builder = CircuitBuilder::new(aggregation_config());
         let targets = define(&mut builder, &leaf_keys);
         Self { data, leaf_keys, targets }
     }
