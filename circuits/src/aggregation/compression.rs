@@ -5,7 +5,7 @@
 //! in a circuit with fewer routed wires, fewer queries and more grinding (see
 //! [`compression_config`]). The last layer commits with Keccak ([`FinalC`]): its proof is
 //! verified only natively, and Keccak's 25-byte digests shorten every Merkle path in it, for a
-//! final proof of about 45 KB (a Poseidon wrap's was about 50 KB, layer 0's is 63 KB).
+//! final proof of about 45 KB (a Poseidon wrap's was about 50 KB).
 //!
 //! The first layer fixes the scheduler's verifier data as a constant, so it can hash the
 //! scheduler's key into the batch commitment `H(public data fields || scheduler key hash)`; from
@@ -34,10 +34,13 @@ const WRAP_ROUTED_WIRES: usize = 32;
 
 /// A compression layer's configuration. Each sums to 100 bits of conjectured security, as the
 /// standard configuration's 3 x 28 + 16 bits of grinding.
-/// - Layer 0 (shrink): rate 1/128 and 12 queries (7 x 12 + 16), folding by at most eight at
-///   each FRI step (arities chosen for the smallest proof), so that its verifier needs only 21
-///   routed wires to interpolate a coset (folding by sixteen, the standard configuration's,
-///   needs 37).
+/// - Layer 0 (shrink): rate 1/64, 13 queries and 22 bits of grinding (6 x 13 + 22), folding by
+///   at most eight at each FRI step (arities chosen for the smallest proof), so that its verifier
+///   needs only 21 routed wires to interpolate a coset (folding by sixteen, the standard
+///   configuration's, needs 37). Its LDE, whose Merkle trees are most of its proof, is half of
+///   rate 1/128's (12 queries, 16 bits); the grinding (four million Poseidon permutations
+///   expected) runs on SIMD lanes or the GPU. The wrap's verifier of 13 queries still fits 2^12
+///   rows; of 14 (at 16 bits) it does not.
 /// - Layer 1 on (wrap): [`WRAP_ROUTED_WIRES`] routed wires instead of 80 (each query opens a
 ///   sigma column per routed wire, and partial products shrink with them), rate 1/256 and 10
 ///   queries (8 x 10 + 20 bits of grinding), folding by at most eight again (so a further
@@ -46,7 +49,7 @@ const WRAP_ROUTED_WIRES: usize = 32;
 pub fn compression_config(layer: usize) -> CircuitConfig {
     let standard = circuit_config();
     if layer == 0 {
-        let fri_config = FriConfig { rate_bits: 7, num_query_rounds: 12, cap_height: 0, reduction_strategy: FriReductionStrategy::MinSize(Some(3)), ..standard.fri_config };
+        let fri_config = FriConfig { rate_bits: 6, num_query_rounds: 13, proof_of_work_bits: 22, cap_height: 0, reduction_strategy: FriReductionStrategy::MinSize(Some(3)) };
         CircuitConfig { fri_config, ..standard }
     } else {
         let fri_config = FriConfig { rate_bits: 8, num_query_rounds: 10, proof_of_work_bits: 20, cap_height: 0, reduction_strategy: FriReductionStrategy::MinSize(Some(3)) };
