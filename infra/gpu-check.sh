@@ -68,7 +68,7 @@ run() {
     step commit-16 "$BIN/prover" bench commit --degree-bits 16 --runs 3
     # With each of our proofs' time per step, to see what is left on the CPU. Fastest of two
     # runs: a circuit's first proof on the GPU also uploads its constants and sigmas.
-    RUST_LOG=info,via_circuit_prover=debug step bench-prover "$BIN/prover" bench prover --shape production --txs 16 --runs 2
+    RUST_LOG=info,via_circuit_prover=debug step bench-prover "$BIN/prover" bench prover --shape production --runs 2
     cat "$OUT/summary.txt"
 }
 

@@ -179,10 +179,11 @@ pub struct AggregationConfig {
     /// Basic proofs one leaf aggregates (round 1). A leaf must fit the node circuit's size, so
     /// this stays small.
     pub basic_proofs_per_leaf: usize,
-    /// Compression layers after the scheduler (round 5): the first shrinks the scheduler's proof
-    /// (about 63 KB), the second wraps it into the final proof (about 45 KB; the last layer
-    /// commits with Keccak). One layer gives a larger final proof (about 57 KB) for one proof
-    /// less; a third costs a proof and shrinks nothing.
+    /// Compression layers after the scheduler (round 5): the first shrinks the scheduler's
+    /// proof, the second wraps it into the final proof (about 45 KB; the last layer commits
+    /// with Keccak). One layer gives a larger final proof (layer 0 committed with Keccak: 57 KB
+    /// at its former rate 1/128, more at its rate 1/64) for one proof less; a third costs a
+    /// proof and shrinks nothing.
     pub compression_layers: usize,
 }
 
@@ -265,12 +266,14 @@ pub struct BasicCircuitsConfig {
 }
 
 impl BasicCircuitsConfig {
-    /// The production shape: each instance between 2^14 and 2^16 gates, within 4 GiB to prove.
+    /// The production shape: each instance between 2^14 and 2^17 gates, within 4 GiB to prove
+    /// (a 2^17 proof peaks at about 3.5 GiB). Larger instances mean fewer basic proofs to
+    /// aggregate, whose cost is per proof.
     pub const PRODUCTION: Self = Self {
         txs_per_tx_execution: 128,
         accesses_per_storage_application: 128,
-        blocks_per_pubdata_hasher: 16,
-        signatures_per_signature_verifier: 4,
+        blocks_per_pubdata_hasher: 32,
+        signatures_per_signature_verifier: 8,
     };
 
     /// A small shape for tests and laptops: every instance proves in seconds.
