@@ -267,8 +267,8 @@ pub struct BasicCircuitsConfig {
 
 impl BasicCircuitsConfig {
     /// The production shape: each instance between 2^14 and 2^17 gates, within 4 GiB to prove
-    /// (a 2^17 proof peaks at about 3.5 GiB). Larger instances mean fewer basic proofs to
-    /// aggregate, whose cost is per proof.
+    /// (a 2^17 proof peaks at 3.7-3.8 GiB in `bench basic`). Larger instances mean fewer basic
+    /// proofs to aggregate, whose cost is per proof.
     pub const PRODUCTION: Self = Self {
         txs_per_tx_execution: 128,
         accesses_per_storage_application: 128,
