@@ -52,8 +52,9 @@ use via_circuit_prover::prover::ProverConfig;
 
 /// The revision of the circuits' constraints and their keys' format. Bump it with any change
 /// that alters a circuit, so keys made before the change are refused as stale instead of
-/// producing proofs nothing accepts, or a key file's layout (6: the constants' tree left out).
-pub const CIRCUITS_REVISION: u32 = 6;
+/// producing proofs nothing accepts, or a key file's layout (6: the constants' tree left out;
+/// 7: leaves and nodes with 48 routed wires, compression layer 0 at rate 1/64).
+pub const CIRCUITS_REVISION: u32 = 7;
 
 /// The manifest's file name in a key directory.
 pub const MANIFEST: &str = "manifest.json";
