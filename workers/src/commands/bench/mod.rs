@@ -121,13 +121,7 @@ pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
     match command {
         BenchCommand::Basic { shape, runs } => basic(shape.config(), runs.max(1)).await,
         BenchCommand::Aggregate { shape, txs } => aggregate(shape.config(), txs).await,
-        BenchCommand::Prover { shape, txs, runs } => {
-            let config = shape.config();
-            // Two leaves' worth of signatures: a node needs more than one leaf, and not every
-            // transaction is signed (deposits are not).
-            let txs = txs.unwrap_or((2 * config.signatures_per_signature_verifier * AggregationConfig::default().basic_proofs_per_leaf).max(16));
-            prover::run(config, txs, runs.max(1)).await
-        }
+        BenchCommand::Prover { shape, txs, runs } => prover::run(shape.config(), txs, runs.max(1)).await,
         BenchCommand::Pipeline { batches } => pipeline::run(config, batches.max(1)).await,
         BenchCommand::Merkle { log_leaves, width, cap_height, runs } => merkle(log_leaves, width, cap_height, runs.max(1)),
         BenchCommand::Commit { degree_bits, polys, rate_bits, cap_height, runs } => commit(degree_bits, polys, rate_bits, cap_height, runs.max(1)),

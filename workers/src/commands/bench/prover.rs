@@ -100,8 +100,12 @@ impl Comparison {
     }
 }
 
-pub async fn run(config: BasicCircuitsConfig, txs: usize, runs: usize) -> anyhow::Result<()> {
+/// Proves one batch's first instance of every circuit type with each prover. `txs` defaults to
+/// two leaves' worth of signatures: a node needs more than one leaf, and not every transaction
+/// is signed (deposits are not).
+pub async fn run(config: BasicCircuitsConfig, txs: Option<usize>, runs: usize) -> anyhow::Result<()> {
     let aggregation_config = AggregationConfig::default();
+    let txs = txs.unwrap_or((2 * config.signatures_per_signature_verifier * aggregation_config.basic_proofs_per_leaf).max(16));
     println!("every circuit type of a {txs}-transaction devnet batch, basic shape {config:?}, {aggregation_config:?}, fastest of {runs} run(s), {} threads", rayon::current_num_threads());
     let (witnesses, basic, circuits) = batch_and_circuits(txs, &config, &aggregation_config).await?;
     let cuda = super::cuda_backend().map(Arc::new);
