@@ -53,8 +53,10 @@ use via_circuit_prover::prover::ProverConfig;
 /// The revision of the circuits' constraints and their keys' format. Bump it with any change
 /// that alters a circuit, so keys made before the change are refused as stale instead of
 /// producing proofs nothing accepts, or a key file's layout (6: the constants' tree left out;
-/// 7: leaves and nodes with 48 routed wires, compression layer 0 at rate 1/64).
-pub const CIRCUITS_REVISION: u32 = 7;
+/// 7: leaves and nodes with 48 routed wires, compression layer 0 at rate 1/64; 8: the scheduler
+/// with the leaves' configuration, one compression layer by default, the final wrap over the
+/// scheduler).
+pub const CIRCUITS_REVISION: u32 = 8;
 
 /// The manifest's file name in a key directory.
 pub const MANIFEST: &str = "manifest.json";
@@ -393,11 +395,11 @@ pub fn load_aggregation_circuits(dir: &Path, manifest: &KeyManifest, basic: &BTr
     let last = manifest.aggregation.compression_layers.max(1) - 1;
     let mut inner = scheduler.data.verifier_data();
     for layer in 0..last {
-        let circuit = CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(layer))?, layer, inner);
+        let circuit = CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(layer))?, layer, false, inner);
         inner = circuit.data.verifier_data();
         compression.push(circuit);
     }
-    let final_layer = CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(last))?, last, inner);
+    let final_layer = CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(last))?, last, true, inner);
     Ok(AggregationCircuits { leaves, node, tip, scheduler, compression, final_layer })
 }
 

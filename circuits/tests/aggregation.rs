@@ -9,10 +9,10 @@ use std::sync::LazyLock;
 use common::*;
 use plonky2::field::types::PrimeField64;
 use via_circuits::aggregation::node::AggregatedProof;
-use via_circuits::aggregation::compression::FinalProof;
+use via_circuits::aggregation::compression::{FinalProof, build_layers};
 use via_circuits::aggregation::{AGGREGATION_DEGREE_BITS, AggregationCircuits, AggregationError, Proof};
 use via_circuits::basic::CircuitId;
-use via_circuits::verifier::VerifyError;
+use via_circuits::verifier::{FinalVerifier, VerifyError};
 use via_circuits::witness_generator::{BasicWitnesses, generate_basic_witnesses};
 use via_l2::batch::batch_commitment;
 use via_schemas::config::AggregationConfig;
@@ -49,13 +49,13 @@ fn a_batch_aggregates_to_a_verified_final_proof() {
     let bytes = AGGREGATION.final_proof_bytes(final_proof.clone()).unwrap();
     verifier.verify(&bytes, &public_data).unwrap();
     println!("final proof: {} bytes compressed, {} plain", bytes.len(), final_proof.to_bytes().len());
-    // The final wrap (compression layer 1, Keccak) brings the proof to about 45 KB (a Poseidon
-    // wrap: about 50 KB). The compressed form shares Merkle path nodes
-    // between queries, so the size moves by up to about 1.5 KB with where they land; 48 KB
-    // leaves room for that and fails if the wrap is lost, grows or hashes with Poseidon.
-    assert_eq!((AGGREGATION.compression.len(), AGGREGATION.final_layer.layer), (1, 1), "two compression layers");
-    assert!(AGGREGATION.compression.iter().map(|layer| &layer.data.common).chain([&AGGREGATION.final_layer.data.common]).all(|common| common.degree_bits() == 12), "a compression layer outgrew 2^12 rows");
-    assert!(bytes.len() < 48_000, "final proof of {} bytes", bytes.len());
+    // The final wrap (compression layer 0, Keccak, over the scheduler) brings the proof to about
+    // 48 KB. The compressed form shares Merkle path nodes between queries, so the size moves by
+    // up to about 1.5 KB with where they land; 50 KB leaves room for that and fails if the wrap
+    // is lost, grows or hashes with Poseidon (about 5 KB more).
+    assert_eq!((AGGREGATION.compression.len(), AGGREGATION.final_layer.layer), (0, 0), "one compression layer");
+    assert_eq!(AGGREGATION.final_layer.data.common.degree_bits(), 12, "the final wrap outgrew 2^12 rows");
+    assert!(bytes.len() < 50_000, "final proof of {} bytes", bytes.len());
     // Leaves and nodes are proved with fewer routed wires and a larger final FRI polynomial so
     // that the tip verifies its four roots in 2^14 rows (2^15, at twice the cost, otherwise).
     assert_eq!(AGGREGATION.tip.data.common.degree_bits(), AGGREGATION_DEGREE_BITS, "the recursion tip outgrew 2^14 rows");
@@ -169,6 +169,27 @@ fn nodes_and_the_tip_refuse_mismatched_children() {
 
 /// The final proof of the mixed batch, made once.
 static FINAL_PROOF: LazyLock<FinalProof> = LazyLock::new(|| AGGREGATION.aggregate(&BATCH.1, &BATCH.0.public_data).unwrap());
+
+/// `compression_layers = 2`: a shrink layer between the scheduler and the final wrap. Both fit
+/// 2^12 rows, and the final proof verifies for the same batch and is smaller than one layer's
+/// (the reason to pay for the extra proof).
+#[test]
+fn a_shrink_layer_before_the_wrap_makes_a_smaller_final_proof() {
+    let roots: Vec<AggregatedProof> = CircuitId::ALL.into_iter().map(|id| AGGREGATION.aggregate_type(id, proofs(id)).unwrap()).collect();
+    let tip = AGGREGATION.tip.prove(&AGGREGATION.node, &roots).unwrap();
+    let scheduler_proof = AGGREGATION.scheduler.prove(&tip, &BATCH.0.public_data).unwrap();
+    let (shrink, wrap) = build_layers(2, AGGREGATION.scheduler.data.verifier_data());
+    assert_eq!(shrink.iter().map(|c| c.data.common.degree_bits()).chain([wrap.data.common.degree_bits()]).collect::<Vec<_>>(), [12, 12]);
+    let proof = wrap.prove(&shrink[0].prove(&scheduler_proof).unwrap()).unwrap();
+    let bytes = wrap.data.compress(proof).unwrap().to_bytes();
+    let verifier = FinalVerifier { verifier: wrap.data.verifier_data(), scheduler_vk_hash: AGGREGATION.scheduler_vk_hash() };
+    verifier.verify(&bytes, &BATCH.0.public_data).unwrap();
+    let one_layer = AGGREGATION.final_proof_bytes(FINAL_PROOF.clone()).unwrap();
+    println!("final proof: {} bytes over a shrink layer, {} over the scheduler", bytes.len(), one_layer.len());
+    assert!(bytes.len() < one_layer.len(), "{} bytes over a shrink layer, {} without", bytes.len(), one_layer.len());
+    // The wrap over the shrink layer is not the protocol version's final circuit.
+    assert!(AGGREGATION.final_verifier().verify(&bytes, &BATCH.0.public_data).is_err());
+}
 
 #[test]
 fn keys_round_trip_and_problems_are_named() {

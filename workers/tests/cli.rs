@@ -58,12 +58,11 @@ fn keys_generate_writes_every_circuit_of_the_protocol_version() {
     let output = prover(dir.path(), &["keys", "generate", "--out", out.to_str().unwrap()]);
     assert!(output.status.success(), "{output:?}");
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    // Four basic circuits, their four leaves, the node, the tip, the scheduler, two compression
-    // layers (shrink and wrap).
-    assert_eq!(manifest["keys"].as_array().unwrap().len(), 13);
+    // Four basic circuits, their four leaves, the node, the tip, the scheduler, the final wrap.
+    assert_eq!(manifest["keys"].as_array().unwrap().len(), 12);
     assert!(out.join("final_verifier.bin").exists());
     let text = stdout(&output);
-    for name in ["TxExecution", "leaf of SignatureVerifier", "node", "recursion tip", "scheduler", "compression layer 0", "compression layer 1", "scheduler key hash"] {
+    for name in ["TxExecution", "leaf of SignatureVerifier", "node", "recursion tip", "scheduler", "compression layer 0", "scheduler key hash"] {
         assert!(text.contains(name), "{text}");
     }
 }

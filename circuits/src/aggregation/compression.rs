@@ -1,11 +1,10 @@
 //! Compression (round 5): layers after the scheduler. Each verifies the previous proof under a
 //! constant key in a circuit with a higher FRI rate and fewer queries (the same 100-bit
-//! conjectured security), which makes proofs smaller and cheaper to verify. Layer 0 shrinks the
-//! scheduler's proof (its 28 queries) into a 2^12 circuit; layer 1, the final wrap, verifies that
-//! in a circuit with fewer routed wires, fewer queries and more grinding (see
-//! [`compression_config`]). The last layer commits with Keccak ([`FinalC`]): its proof is
-//! verified only natively, and Keccak's 25-byte digests shorten every Merkle path in it, for a
-//! final proof of about 45 KB (a Poseidon wrap's was about 50 KB).
+//! conjectured security), which makes proofs smaller and cheaper to verify. By default one layer,
+//! the final wrap, verifies the scheduler's proof in 2^12 rows; further layers put shrink layers
+//! before it (see [`compression_config`]). The last layer commits with Keccak ([`FinalC`]): its
+//! proof is verified only natively, and Keccak's 25-byte digests shorten every Merkle path in it,
+//! for a final proof of about 48 KB (a Poseidon wrap's is about 5 KB larger).
 //!
 //! The first layer fixes the scheduler's verifier data as a constant, so it can hash the
 //! scheduler's key into the batch commitment `H(public data fields || scheduler key hash)`; from
@@ -26,34 +25,41 @@ use via_schemas::primitives::Hash;
 use super::{AggregationError, Proof};
 use crate::config::{C, D, F, FinalC, circuit_config};
 
-/// Routed wires of the final wrap (layer 1 on): enough for a Poseidon gate's inputs, outputs and
-/// swap (25) and for interpolating one FRI coset of eight (21). With 31 or fewer its verifier of
-/// layer 0 no longer fits 2^12 rows (measured at 28 to 31), which costs more than the columns
-/// save.
+/// Routed wires of a final wrap over a shrink layer: enough for a Poseidon gate's inputs,
+/// outputs and swap (25) and for interpolating one FRI coset of eight (21). With 31 or fewer its
+/// verifier of a shrink layer no longer fits 2^12 rows (measured at 28 to 31), which costs more
+/// than the columns save.
 const WRAP_ROUTED_WIRES: usize = 32;
+
+/// Routed wires of a final wrap over the scheduler (the default, one layer). Its verifier of the
+/// scheduler's proof (28 queries, FRI folded by sixteen) takes 3,978 rows with 64; with 56, 4,037
+/// (too close to 2^12 to survive a change to the public data), with 48, 4,257 (2^13). Each routed
+/// wire costs the final proof a sigma value per query.
+const WRAP_OVER_SCHEDULER_ROUTED_WIRES: usize = 64;
 
 /// A compression layer's configuration. Each sums to 100 bits of conjectured security, as the
 /// standard configuration's 3 x 28 + 16 bits of grinding.
-/// - Layer 0 (shrink): rate 1/64, 13 queries and 22 bits of grinding (6 x 13 + 22), folding by
-///   at most eight at each FRI step (arities chosen for the smallest proof), so that its verifier
-///   needs only 21 routed wires to interpolate a coset (folding by sixteen, the standard
-///   configuration's, needs 37). Its LDE, whose Merkle trees are most of its proof, is half of
-///   rate 1/128's (12 queries, 16 bits); the grinding (four million Poseidon permutations
-///   expected) runs on SIMD lanes or the GPU. The wrap's verifier of 13 queries still fits 2^12
-///   rows; of 14 (at 16 bits) it does not.
-/// - Layer 1 on (wrap): [`WRAP_ROUTED_WIRES`] routed wires instead of 80 (each query opens a
-///   sigma column per routed wire, and partial products shrink with them), rate 1/256 and 10
-///   queries (8 x 10 + 20 bits of grinding), folding by at most eight again (so a further
-///   layer could verify it). Cap height 0 everywhere: with this few queries the paths' top
-///   levels are shared, and a cap would cost more than it saves.
-pub fn compression_config(layer: usize) -> CircuitConfig {
+/// - The final wrap (the last layer): rate 1/256 and 10 queries (8 x 10 + 20 bits of grinding),
+///   folding by at most eight at each FRI step (arities chosen for the smallest proof), fewer
+///   routed wires than the standard 80 (each query opens a sigma column per routed wire, and
+///   partial products shrink with them): [`WRAP_OVER_SCHEDULER_ROUTED_WIRES`] as layer 0,
+///   [`WRAP_ROUTED_WIRES`] over a shrink layer. Cap height 0: with this few queries the paths'
+///   top levels are shared, and a cap would cost more than it saves.
+/// - A shrink layer (each before the last, `compression_layers` above 1): rate 1/64, 13 queries
+///   and 22 bits of grinding (6 x 13 + 22), folding by at most eight, so that the wrap's verifier
+///   needs only 21 routed wires to interpolate a coset (folding by sixteen needs 37) and fits
+///   2^12 rows (with 14 queries at 16 bits it does not). It makes the final proof about 3 KB
+///   smaller than a wrap over the scheduler does, for one proof more (about 3 s, and the
+///   grinding's four million Poseidon permutations expected).
+pub fn compression_config(layer: usize, is_final: bool) -> CircuitConfig {
     let standard = circuit_config();
-    if layer == 0 {
+    if is_final {
+        let fri_config = FriConfig { rate_bits: 8, num_query_rounds: 10, proof_of_work_bits: 20, cap_height: 0, reduction_strategy: FriReductionStrategy::MinSize(Some(3)) };
+        let num_routed_wires = if layer == 0 { WRAP_OVER_SCHEDULER_ROUTED_WIRES } else { WRAP_ROUTED_WIRES };
+        CircuitConfig { num_routed_wires, fri_config, ..standard }
+    } else {
         let fri_config = FriConfig { rate_bits: 6, num_query_rounds: 13, proof_of_work_bits: 22, cap_height: 0, reduction_strategy: FriReductionStrategy::MinSize(Some(3)) };
         CircuitConfig { fri_config, ..standard }
-    } else {
-        let fri_config = FriConfig { rate_bits: 8, num_query_rounds: 10, proof_of_work_bits: 20, cap_height: 0, reduction_strategy: FriReductionStrategy::MinSize(Some(3)) };
-        CircuitConfig { num_routed_wires: WRAP_ROUTED_WIRES, fri_config, ..standard }
     }
 }
 
@@ -95,15 +101,15 @@ pub struct CompressionCircuit<CC: ProverConfig = C> {
 impl<CC: ProverConfig> CompressionCircuit<CC> {
     /// Layer 0 verifies the scheduler and commits to its key; later layers verify the layer
     /// before.
-    pub fn build(layer: usize, inner: VerifierCircuitData<F, C, D>) -> Self {
-        let mut builder = CircuitBuilder::<F, D>::new(compression_config(layer));
+    pub fn build(layer: usize, is_final: bool, inner: VerifierCircuitData<F, C, D>) -> Self {
+        let mut builder = CircuitBuilder::<F, D>::new(compression_config(layer, is_final));
         let proof = define(&mut builder, layer, &inner);
         Self { layer, data: builder.build::<CC>(), inner, proof }
     }
 
     /// A layer from its setup data, its targets recovered by laying the circuit out again.
-    pub fn from_data(data: CircuitData<F, CC, D>, layer: usize, inner: VerifierCircuitData<F, C, D>) -> Self {
-        let mut builder = CircuitBuilder::<F, D>::new(compression_config(layer));
+    pub fn from_data(data: CircuitData<F, CC, D>, layer: usize, is_final: bool, inner: VerifierCircuitData<F, C, D>) -> Self {
+        let mut builder = CircuitBuilder::<F, D>::new(compression_config(layer, is_final));
         let proof = define(&mut builder, layer, &inner);
         Self { layer, data, inner, proof }
     }
@@ -119,6 +125,20 @@ impl<CC: ProverConfig> CompressionCircuit<CC> {
     }
 }
 
+/// The `layers` compression layers over the scheduler (at least one): each layer before the
+/// last shrinks the proof before it, the last wraps it into the final proof.
+pub fn build_layers(layers: usize, scheduler: VerifierCircuitData<F, C, D>) -> (Vec<CompressionCircuit>, CompressionCircuit<FinalC>) {
+    let last = layers.max(1) - 1;
+    let mut shrink: Vec<CompressionCircuit> = Vec::new();
+    let mut inner = scheduler;
+    for layer in 0..last {
+        let circuit = CompressionCircuit::build(layer, false, inner);
+        inner = circuit.data.verifier_data();
+        shrink.push(circuit);
+    }
+    (shrink, CompressionCircuit::build(last, true, inner))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,8 +152,8 @@ mod tests {
     fn every_layer_keeps_the_standard_configurations_security() {
         let standard = security_bits(&circuit_config().fri_config);
         assert_eq!(standard, 100);
-        for layer in 0..3 {
-            assert!(security_bits(&compression_config(layer).fri_config) >= standard, "layer {layer}");
+        for (layer, is_final) in [(0, false), (0, true), (1, false), (1, true)] {
+            assert!(security_bits(&compression_config(layer, is_final).fri_config) >= standard, "layer {layer}, final {is_final}");
         }
     }
 }

@@ -46,17 +46,18 @@ pub type Proof = ProofWithPublicInputs<F, C, D>;
 /// degree fits in it, which is what lets nodes verify nodes.
 pub const AGGREGATION_DEGREE_BITS: usize = 14;
 
-/// Routed wires of leaf and node circuits (the standard configuration has 80). See
+/// Routed wires of leaf, node and scheduler circuits (the standard configuration has 80). See
 /// [`aggregation_config`].
 pub const AGGREGATION_ROUTED_WIRES: usize = 48;
 
-/// The configuration of leaf and node circuits: the standard one with fewer routed wires
-/// ([`AGGREGATION_ROUTED_WIRES`]) and FRI folded down to a final polynomial of up to 2^7
-/// coefficients (the standard stops at 2^5). Both make a leaf's or node's proof cheaper to verify
-/// in a circuit: each query opens a sigma column per routed wire and partial products with
-/// them, and each FRI step costs a Merkle path and a coset's interpolation per query. That is
-/// what lets the recursion tip verify four of them in 2^14 rows rather than 2^15. A leaf still
-/// verifies three basic proofs (standard configuration) in its 2^14 rows.
+/// The configuration of leaf, node and scheduler circuits: the standard one with fewer routed
+/// wires ([`AGGREGATION_ROUTED_WIRES`]) and FRI folded down to a final polynomial of up to 2^7
+/// coefficients (the standard stops at 2^5). Both make a proof cheaper to verify in a circuit:
+/// each query opens a sigma column per routed wire and partial products with them, and each FRI
+/// step costs a Merkle path and a coset's interpolation per query. That is what lets the
+/// recursion tip verify four leaves or nodes in 2^14 rows rather than 2^15, and the final wrap
+/// verify the scheduler in 2^12 rows with no shrink layer between them. A leaf still verifies
+/// three basic proofs (standard configuration) in its 2^14 rows.
 pub fn aggregation_config() -> CircuitConfig {
     let standard = circuit_config();
     let fri_config = FriConfig { reduction_strategy: FriReductionStrategy::ConstantArityBits(4, 7), ..standard.fri_config };
@@ -245,16 +246,7 @@ impl AggregationCircuits {
         let leaf_keys = leaves.iter().map(|(id, l)| (*id, l.data.verifier_only.clone())).collect();
         let tip = recursion_tip::RecursionTipCircuit::build(&leaf_keys, &node);
         let scheduler = scheduler::SchedulerCircuit::build(&tip, protocol_version);
-        let mut compression: Vec<compression::CompressionCircuit> = Vec::new();
-        let last = config.compression_layers.max(1) - 1;
-        // Each layer verifies the one before it, the first the scheduler.
-        let mut inner = scheduler.data.verifier_data();
-        for layer in 0..last {
-            let circuit = compression::CompressionCircuit::build(layer, inner);
-            inner = circuit.data.verifier_data();
-            compression.push(circuit);
-        }
-        let final_layer = compression::CompressionCircuit::build(last, inner);
+        let (compression, final_layer) = compression::build_layers(config.compression_layers, scheduler.data.verifier_data());
         Ok(Self { leaves, node, tip, scheduler, compression, final_layer })
     }
 

@@ -16,9 +16,9 @@ use via_schemas::l2::BatchPublicData;
 use via_schemas::prover_interface::ProtocolSemanticVersion;
 
 use super::recursion_tip::{PER_TYPE, RecursionTipCircuit};
-use super::{AggregationError, CONTEXT_WIDTH, Proof, STATE_WIDTH};
+use super::{AggregationError, CONTEXT_WIDTH, Proof, STATE_WIDTH, aggregation_config};
 use crate::basic::CircuitId;
-use crate::config::{C, D, F, circuit_config};
+use crate::config::{C, D, F};
 use crate::gadgets::sha256::IV;
 
 /// Where a checked value comes from.
@@ -139,7 +139,7 @@ impl SchedulerCircuit {
     /// Builds the scheduler of `protocol_version` over the recursion tip.
     pub fn build(tip: &RecursionTipCircuit, protocol_version: ProtocolSemanticVersion) -> Self {
         let tip = tip.data.verifier_data();
-        let mut builder = CircuitBuilder::new(circuit_config());
+        let mut builder = CircuitBuilder::new(aggregation_config());
         let targets = define(&mut builder, &tip, protocol_version);
         Self { protocol_version, data: builder.build::<C>(), tip, targets }
     }
@@ -147,7 +147,7 @@ impl SchedulerCircuit {
     /// The scheduler from its setup data, its targets recovered by laying the circuit out again.
     pub fn from_data(data: CircuitData<F, C, D>, tip: &RecursionTipCircuit, protocol_version: ProtocolSemanticVersion) -> Self {
         let tip = tip.data.verifier_data();
-        let mut builder = CircuitBuilder::new(circuit_config());
+        let mut builder = CircuitBuilder::new(aggregation_config());
         let targets = define(&mut builder, &tip, protocol_version);
         Self { protocol_version, data, tip, targets }
     }
