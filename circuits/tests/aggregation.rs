@@ -192,6 +192,14 @@ fn a_shrink_layer_before_the_wrap_makes_a_smaller_final_proof() {
 }
 
 #[test]
+fn no_compression_layer_is_refused_by_name() {
+    let config = AggregationConfig { compression_layers: 0, ..AggregationConfig::default() };
+    let err = AggregationCircuits::build(&CIRCUITS, &config, VERSION).err().expect("refused");
+    assert!(err.to_string().contains("compression_layers is 0"), "{err}");
+    assert!(!err.is_retryable());
+}
+
+#[test]
 fn keys_round_trip_and_problems_are_named() {
     use via_circuits::keys::{KeyError, KeyName, load_aggregation_circuits, load_basic_circuits, load_final_verifier, read_manifest, save_keys};
     use via_schemas::config::BasicCircuitsConfig;

@@ -125,10 +125,11 @@ impl<CC: ProverConfig> CompressionCircuit<CC> {
     }
 }
 
-/// The `layers` compression layers over the scheduler (at least one): each layer before the
-/// last shrinks the proof before it, the last wraps it into the final proof.
+/// The `layers` compression layers over the scheduler: each layer before the last shrinks the
+/// proof before it, the last wraps it into the final proof. Panics if `layers` is 0
+/// ([`super::AggregationCircuits::build`] refuses that configuration first).
 pub fn build_layers(layers: usize, scheduler: VerifierCircuitData<F, C, D>) -> (Vec<CompressionCircuit>, CompressionCircuit<FinalC>) {
-    let last = layers.max(1) - 1;
+    let last = layers.checked_sub(1).expect("at least one compression layer");
     let mut shrink: Vec<CompressionCircuit> = Vec::new();
     let mut inner = scheduler;
     for layer in 0..last {

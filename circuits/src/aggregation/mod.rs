@@ -237,6 +237,10 @@ impl AggregationCircuits {
         config: &via_schemas::config::AggregationConfig,
         protocol_version: via_schemas::prover_interface::ProtocolSemanticVersion,
     ) -> Result<Self, AggregationError> {
+        // Refused before any circuit is built (the leaves take minutes at the production shape).
+        if config.compression_layers == 0 {
+            return Err(AggregationError::Inconsistent { what: "compression".into(), reason: "compression_layers is 0: at least one layer, the final wrap, makes the final proof".into() });
+        }
         let mut leaves = std::collections::BTreeMap::new();
         for id in CircuitId::ALL {
             let circuit = basic.get(&id).ok_or_else(|| AggregationError::Inconsistent { what: "aggregation".into(), reason: format!("no basic circuit {id}") })?;
