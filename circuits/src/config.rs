@@ -16,10 +16,10 @@ pub type C = PoseidonGoldilocksConfig;
 /// Poseidon).
 pub type FinalC = KeccakGoldilocksConfig;
 
-/// The configuration basic circuits, the recursion tip and the scheduler are built with:
-/// plonky2's standard recursion configuration (135 wires, 80 routed), so any of them can be
-/// verified recursively. Leaves and nodes (`aggregation::aggregation_config`) and the
-/// compression layers (`aggregation::compression::compression_config`) start from it.
+/// The configuration basic circuits and the recursion tip are built with: plonky2's standard
+/// recursion configuration (135 wires, 80 routed), so any of them can be verified recursively.
+/// Leaves, nodes and the scheduler (`aggregation::aggregation_config`) and the compression
+/// layers (`aggregation::compression::compression_config`) start from it.
 pub fn circuit_config() -> CircuitConfig {
     CircuitConfig::standard_recursion_config()
 }
