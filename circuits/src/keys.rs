@@ -395,11 +395,11 @@ pub fn load_aggregation_circuits(dir: &Path, manifest: &KeyManifest, basic: &BTr
     let last = manifest.aggregation.compression_layers.max(1) - 1;
     let mut inner = scheduler.data.verifier_data();
     for layer in 0..last {
-        let circuit = CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(layer))?, layer, false, inner);
+        let circuit = CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(layer))?, layer, inner);
         inner = circuit.data.verifier_data();
         compression.push(circuit);
     }
-    let final_layer = CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(last))?, last, true, inner);
+    let final_layer = CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(last))?, last, inner);
     Ok(AggregationCircuits { leaves, node, tip, scheduler, compression, final_layer })
 }
 

@@ -98,18 +98,23 @@ pub struct CompressionCircuit<CC: ProverConfig = C> {
     proof: ProofWithPublicInputsTarget<D>,
 }
 
-impl<CC: ProverConfig> CompressionCircuit<CC> {
+impl<CC: ProverConfig + 'static> CompressionCircuit<CC> {
+    /// Whether this is the last layer: the only one committed with [`FinalC`]'s Keccak.
+    fn is_final() -> bool {
+        std::any::TypeId::of::<CC>() == std::any::TypeId::of::<FinalC>()
+    }
+
     /// Layer 0 verifies the scheduler and commits to its key; later layers verify the layer
     /// before.
-    pub fn build(layer: usize, is_final: bool, inner: VerifierCircuitData<F, C, D>) -> Self {
-        let mut builder = CircuitBuilder::<F, D>::new(compression_config(layer, is_final));
+    pub fn build(layer: usize, inner: VerifierCircuitData<F, C, D>) -> Self {
+        let mut builder = CircuitBuilder::<F, D>::new(compression_config(layer, Self::is_final()));
         let proof = define(&mut builder, layer, &inner);
         Self { layer, data: builder.build::<CC>(), inner, proof }
     }
 
     /// A layer from its setup data, its targets recovered by laying the circuit out again.
-    pub fn from_data(data: CircuitData<F, CC, D>, layer: usize, is_final: bool, inner: VerifierCircuitData<F, C, D>) -> Self {
-        let mut builder = CircuitBuilder::<F, D>::new(compression_config(layer, is_final));
+    pub fn from_data(data: CircuitData<F, CC, D>, layer: usize, inner: VerifierCircuitData<F, C, D>) -> Self {
+        let mut builder = CircuitBuilder::<F, D>::new(compression_config(layer, Self::is_final()));
         let proof = define(&mut builder, layer, &inner);
         Self { layer, data, inner, proof }
     }
@@ -133,11 +138,11 @@ pub fn build_layers(layers: usize, scheduler: VerifierCircuitData<F, C, D>) -> (
     let mut shrink: Vec<CompressionCircuit> = Vec::new();
     let mut inner = scheduler;
     for layer in 0..last {
-        let circuit = CompressionCircuit::build(layer, false, inner);
+        let circuit = CompressionCircuit::build(layer, inner);
         inner = circuit.data.verifier_data();
         shrink.push(circuit);
     }
-    (shrink, CompressionCircuit::build(last, true, inner))
+    (shrink, CompressionCircuit::build(last, inner))
 }
 
 #[cfg(test)]
