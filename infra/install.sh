@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the local stack and the build need, once: protoc, the Temporal CLI (in a venv
-# inside the project), PostgreSQL, the S3 server (s3s-fs) and NVRTC (CUDA's run-time compiler,
-# for the test that compiles the GPU kernels). Safe to run again: it skips what
+# Installs what the local stack and the build need, once: protoc, a C++ compiler (for the test
+# that runs the GPU's tree kernels on the CPU), the Temporal CLI (in a venv inside the project),
+# PostgreSQL, the S3 server (s3s-fs) and NVRTC (CUDA's run-time compiler, for the test that
+# compiles the GPU kernels). Safe to run again: it skips what
 # is present and says what it did.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -21,6 +22,13 @@ if command -v protoc >/dev/null; then
 else
   say "installing protoc (Debian protobuf-compiler)"
   apt_install protobuf-compiler
+fi
+
+if command -v c++ >/dev/null; then
+  say "C++ compiler present ($(c++ --version | head -n 1))"
+else
+  say "installing a C++ compiler (Debian g++), for the test that runs the GPU kernels on the CPU"
+  apt_install g++
 fi
 
 if [ -x "$TEMPORAL" ]; then

@@ -1,5 +1,5 @@
-//! The CUDA backend: coset LDEs, Poseidon Merkle trees and, for circuits of the gates it knows,
-//! the quotient on an NVIDIA GPU, with kernels (`cuda/kernels.cu`) compiled at run time by NVRTC
+//! The CUDA backend: coset LDEs, Merkle trees (Poseidon, and Keccak for a final layer's
+//! commitments) and, for circuits of the gates it knows, the quotient on an NVIDIA GPU, with kernels (`cuda/kernels.cu`) compiled at run time by NVRTC
 //! for the device found.
 //!
 //! A commitment's LDE and tree stay on the device ([`ProverBackend::commit_lde`]): only its cap
@@ -32,7 +32,7 @@ use cudarc::driver::{CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 use plonky2::field::polynomial::{PolynomialCoeffs, PolynomialValues};
 use plonky2::field::types::{Field, Field64, PrimeField64};
-use plonky2::hash::hash_types::HashOut;
+use plonky2::hash::hash_types::{BytesHash, HashOut};
 use plonky2::hash::merkle_proofs::MerkleProof;
 use plonky2::hash::merkle_tree::{MerkleCap, MerkleTree};
 use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, N_ROUNDS, Poseidon, SPONGE_WIDTH};
@@ -41,8 +41,8 @@ use rayon::prelude::*;
 
 use crate::cpu::{CpuBackend, Simd, tree_from_levels, tree_height};
 use crate::poseidon::State;
-use crate::quotient::{GateRecord, QuotientInputs, QuotientShape};
-use crate::{Committed, F, FetchError, Opening, ProverBackend};
+use crate::quotient::{CapName, GateRecord, QuotientInputs, QuotientShape};
+use crate::{Committed, F, FetchError, Keccak, MerkleHasher, Opening, ProverBackend};
 
 // SAFETY: plain `repr(C)` structs of `u32`s, laid out as the kernels' structs of the same name.
 unsafe impl DeviceRepr for QuotientShape {}
@@ -146,6 +146,8 @@ impl CudaBackend {
         let kernels = Kernels {
             hash_leaves: function("hash_leaves")?,
             compress_pairs: function("compress_pairs")?,
+            keccak_leaves: function("keccak_leaves")?,
+            keccak_pairs: function("keccak_pairs")?,
             coset_spread: function("coset_spread")?,
             dif_stage: function("dif_stage")?,
             interpolated: function("interpolated")?,
@@ -191,7 +193,8 @@ impl ProverBackend for CudaBackend {
         "cuda".into()
     }
 
-    /// Keccak trees are hashed on the host, at its widest SIMD (no Keccak kernel).
+    /// Keccak commitments are hashed on the device; FRI's commit-phase trees and the proof of
+    /// work hash Keccak on the host, at its widest SIMD.
     fn keccak_simd(&self) -> Simd {
         Simd::detect()
     }
@@ -226,7 +229,7 @@ impl ProverBackend for CudaBackend {
 
     fn commit_values(&self, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> (Vec<PolynomialCoeffs<F>>, Box<dyn Committed>) {
         let n = check_lengths(values.iter().map(PolynomialValues::len));
-        match self.commit_on_device(LdeInput::Values(values), rate_bits, salt_size, cap_height) {
+        match self.commit_on_device::<PoseidonHash>(LdeInput::Values(values), rate_bits, salt_size, cap_height) {
             Ok((tree, coefficients)) => (coefficients.expect("values' coefficients come back"), Box::new(tree)),
             Err(e) => {
                 tracing::error!(error = %e, polynomials = values.len(), length = n, rate_bits, "the GPU failed to commit; committing on the CPU");
@@ -289,12 +292,36 @@ impl ProverBackend for CudaBackend {
 
     fn commit_lde(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Box<dyn Committed> {
         check_lengths(polynomials.iter().map(PolynomialCoeffs::len));
-        match self.commit_on_device(LdeInput::Coefficients(polynomials), rate_bits, salt_size, cap_height) {
+        match self.commit_on_device::<PoseidonHash>(LdeInput::Coefficients(polynomials), rate_bits, salt_size, cap_height) {
             Ok((tree, _)) => Box::new(tree),
             Err(e) => {
                 tracing::error!(error = %e, polynomials = polynomials.len(), length = polynomials[0].len(), rate_bits, "the GPU failed to commit; committing on the CPU");
                 self.count_failure();
                 CpuBackend::detect().commit_lde(polynomials, rate_bits, salt_size, cap_height)
+            }
+        }
+    }
+
+    fn commit_lde_keccak(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<Box<dyn Committed<Keccak>>> {
+        check_lengths(polynomials.iter().map(PolynomialCoeffs::len));
+        match self.commit_on_device::<Keccak>(LdeInput::Coefficients(polynomials), rate_bits, salt_size, cap_height) {
+            Ok((tree, _)) => Some(Box::new(tree)),
+            Err(e) => {
+                tracing::error!(error = %e, polynomials = polynomials.len(), length = polynomials[0].len(), rate_bits, "the GPU failed to commit with Keccak; hashing the LDE's rows on the CPU");
+                self.count_failure();
+                None
+            }
+        }
+    }
+
+    fn commit_values_keccak(&self, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<(Vec<PolynomialCoeffs<F>>, Box<dyn Committed<Keccak>>)> {
+        let n = check_lengths(values.iter().map(PolynomialValues::len));
+        match self.commit_on_device::<Keccak>(LdeInput::Values(values), rate_bits, salt_size, cap_height) {
+            Ok((tree, coefficients)) => Some((coefficients.expect("values' coefficients come back"), Box::new(tree))),
+            Err(e) => {
+                tracing::error!(error = %e, polynomials = values.len(), length = n, rate_bits, "the GPU failed to commit with Keccak; committing on the CPU");
+                self.count_failure();
+                None
             }
         }
     }
@@ -319,28 +346,28 @@ impl CudaBackend {
     /// See [`ProverBackend::commit_lde`]: the LDE and its tree stay on the device, and only the
     /// cap (and values' coefficients) come back.
     #[allow(clippy::type_complexity)]
-    fn commit_on_device(&self, input: LdeInput<'_>, rate_bits: usize, salt_size: usize, cap_height: usize) -> Result<(DeviceTree, Option<Vec<PolynomialCoeffs<F>>>), DriverError> {
+    fn commit_on_device<H: DeviceHash>(&self, input: LdeInput<'_>, rate_bits: usize, salt_size: usize, cap_height: usize) -> Result<(DeviceTree<H>, Option<Vec<PolynomialCoeffs<F>>>), DriverError> {
         let height = tree_height(input.shape().1 << rate_bits, cap_height);
-        let (lde, digests, levels, cap, coefficients) = self.lock().commit(input, rate_bits, salt_size, height - cap_height)?;
-        Ok((DeviceTree { gpu: self.gpu.clone(), lde, digests, levels, cap: MerkleCap(cap) }, coefficients))
+        let (lde, digests, levels, cap, coefficients) = self.lock().commit::<H>(input, rate_bits, salt_size, height - cap_height)?;
+        Ok((DeviceTree { gpu: self.gpu.clone(), lde, digests, levels, cap }, coefficients))
     }
 }
 
 /// A commitment whose LDE and tree stay on the device: FRI's queries fetch the rows they open
 /// and those rows' paths.
-struct DeviceTree {
+struct DeviceTree<H: DeviceHash> {
     gpu: Arc<Mutex<Gpu>>,
     lde: Arc<RetainedLde>,
     /// Every level of the tree, the cap's included, laid out as `levels` says.
     digests: CudaSlice<u64>,
     levels: Levels,
-    cap: MerkleCap<F, PoseidonHash>,
+    cap: MerkleCap<F, H>,
 }
 
-impl DeviceTree {
+impl<H: DeviceHash> DeviceTree<H> {
     /// Rows `indices` and their paths: one gather of the rows' elements from the LDE's columns,
     /// one of the paths' digests.
-    fn fetch(&self, indices: &[usize]) -> Result<Vec<Opening>, DriverError> {
+    fn fetch(&self, indices: &[usize]) -> Result<Vec<Opening<H>>, DriverError> {
         let (width, size) = (self.lde.width, self.lde.size);
         let row_positions: Vec<u64> = indices.iter().flat_map(|&index| (0..width).map(move |k| (k * size + index) as u64)).collect();
         let path_positions: Vec<u64> = indices.iter().flat_map(|&index| self.levels.path_positions(index)).collect();
@@ -351,19 +378,19 @@ impl DeviceTree {
         Ok((0..indices.len())
             .map(|q| {
                 let row = as_field(&rows[q * width..(q + 1) * width]).to_vec();
-                let siblings = paths[q * path_len..(q + 1) * path_len].chunks_exact(4).map(digest).collect();
+                let siblings = paths[q * path_len..(q + 1) * path_len].chunks_exact(4).map(H::digest).collect();
                 (row, MerkleProof { siblings })
             })
             .collect())
     }
 }
 
-impl Committed for DeviceTree {
-    fn cap(&self) -> &MerkleCap<F, PoseidonHash> {
+impl<H: DeviceHash> Committed<H> for DeviceTree<H> {
+    fn cap(&self) -> &MerkleCap<F, H> {
         &self.cap
     }
 
-    fn open(&self, indices: &[usize]) -> Result<Vec<Opening>, FetchError> {
+    fn open(&self, indices: &[usize]) -> Result<Vec<Opening<H>>, FetchError> {
         self.fetch(indices).map_err(|e| FetchError(e.to_string()))
     }
 
@@ -372,7 +399,7 @@ impl Committed for DeviceTree {
     }
 }
 
-impl Drop for DeviceTree {
+impl<H: DeviceHash> Drop for DeviceTree<H> {
     fn drop(&mut self) {
         // The LDE and the digests may be freed when this returns, on whatever thread drops the
         // commitment: that thread needs the device's context current.
@@ -382,9 +409,42 @@ impl Drop for DeviceTree {
     }
 }
 
-/// A digest from its four elements.
+/// A Merkle hash the kernels build trees with. Its digests lie on the device as four words
+/// each, whichever the hash, so the levels' layout and the paths' gathers serve both.
+trait DeviceHash: MerkleHasher {
+    /// The kernels hashing its leaves and its pairs of digests.
+    fn tree_kernels(k: &Kernels) -> (&CudaFunction, &CudaFunction);
+
+    /// A digest from the four words a kernel wrote.
+    fn digest(words: &[u64]) -> Self::Hash;
+}
+
+impl DeviceHash for PoseidonHash {
+    fn tree_kernels(k: &Kernels) -> (&CudaFunction, &CudaFunction) {
+        (&k.hash_leaves, &k.compress_pairs)
+    }
+
+    /// Four canonical elements.
+    fn digest(words: &[u64]) -> HashOut<F> {
+        HashOut { elements: std::array::from_fn(|i| F::from_canonical_u64(words[i])) }
+    }
+}
+
+impl DeviceHash for Keccak {
+    fn tree_kernels(k: &Kernels) -> (&CudaFunction, &CudaFunction) {
+        (&k.keccak_leaves, &k.keccak_pairs)
+    }
+
+    /// The words' first 25 bytes, little-endian.
+    fn digest(words: &[u64]) -> BytesHash<25> {
+        let bytes: Vec<u8> = words[..4].iter().flat_map(|w| w.to_le_bytes()).collect();
+        BytesHash(bytes[..25].try_into().expect("25 of 32 bytes"))
+    }
+}
+
+/// A Poseidon digest from its four elements.
 fn digest(elements: &[u64]) -> HashOut<F> {
-    HashOut { elements: std::array::from_fn(|i| F::from_canonical_u64(elements[i])) }
+    PoseidonHash::digest(elements)
 }
 
 /// What an LDE or an interpolation takes: at least one polynomial (by coefficients or values),
@@ -399,6 +459,8 @@ fn check_lengths(lengths: impl IntoIterator<Item = usize>) -> usize {
 struct Kernels {
     hash_leaves: CudaFunction,
     compress_pairs: CudaFunction,
+    keccak_leaves: CudaFunction,
+    keccak_pairs: CudaFunction,
     coset_spread: CudaFunction,
     dif_stage: CudaFunction,
     interpolated: CudaFunction,
@@ -413,7 +475,7 @@ struct Kernels {
 /// Shared by the backend's list of the latest and the commitment itself, which keeps it until
 /// its proof is made.
 struct RetainedLde {
-    cap: Vec<HashOut<F>>,
+    name: CapName,
     columns: CudaSlice<u64>,
     size: usize,
     width: usize,
@@ -421,7 +483,7 @@ struct RetainedLde {
 
 /// A circuit's constants-and-sigmas rows on the device, named by their commitment's cap.
 struct RetainedConstants {
-    cap: Vec<HashOut<F>>,
+    name: CapName,
     rows: CudaSlice<u64>,
     width: usize,
 }
@@ -587,14 +649,15 @@ impl Levels {
 /// Hashes the leaves in `input` (leaf `i`'s element `k` at `i * row_stride + k * column_stride`)
 /// and every level above them that `levels` holds, into `digests`.
 #[allow(clippy::too_many_arguments)]
-fn hash_tree(stream: &Arc<CudaStream>, k: &Kernels, input: &CudaSlice<u64>, width: usize, row_stride: usize, column_stride: usize, levels: &Levels, digests: &mut CudaSlice<u64>) -> Result<(), DriverError> {
+fn hash_tree<H: DeviceHash>(stream: &Arc<CudaStream>, k: &Kernels, input: &CudaSlice<u64>, width: usize, row_stride: usize, column_stride: usize, levels: &Levels, digests: &mut CudaSlice<u64>) -> Result<(), DriverError> {
+    let (hash_leaves, compress_pairs) = H::tree_kernels(k);
     let (count, width, row_stride, column_stride) = (levels.count as u64, width as u32, row_stride as u64, column_stride as u64);
-    unsafe { stream.launch_builder(&k.hash_leaves).arg(input).arg(&count).arg(&width).arg(&row_stride).arg(&column_stride).arg(&mut *digests).launch(launch_config(levels.count)) }?;
+    unsafe { stream.launch_builder(hash_leaves).arg(input).arg(&count).arg(&width).arg(&row_stride).arg(&column_stride).arg(&mut *digests).launch(launch_config(levels.count)) }?;
     for level in 0..levels.offsets.len() - 1 {
         let (lower, mut upper) = digests.split_at_mut(levels.offsets[level + 1]);
         let children = lower.slice(levels.offsets[level]..);
         let parents = (levels.count >> level) / 2;
-        unsafe { stream.launch_builder(&k.compress_pairs).arg(&children).arg(&(parents as u64)).arg(&mut upper).launch(launch_config(parents)) }?;
+        unsafe { stream.launch_builder(compress_pairs).arg(&children).arg(&(parents as u64)).arg(&mut upper).launch(launch_config(parents)) }?;
     }
     Ok(())
 }
@@ -616,7 +679,7 @@ impl Gpu {
 
         let levels = Levels::new(count, levels_above);
         let digests = grown(stream, &mut buffers.digests, levels.total)?;
-        hash_tree(stream, k, input, width, width, 1, &levels, digests)?;
+        hash_tree::<PoseidonHash>(stream, k, input, width, width, 1, &levels, digests)?;
         laps.lap(kernels)?;
 
         levels.download(stream, digests, &mut laps)
@@ -640,7 +703,7 @@ impl Gpu {
         let levels = levels_above.map(|above| Levels::new(size, above));
         if let Some(levels) = &levels {
             let digests = grown(stream, &mut buffers.digests, levels.total)?;
-            hash_lde(stream, k, data, width, levels, digests)?;
+            hash_lde::<PoseidonHash>(stream, k, data, width, levels, digests)?;
         }
         let rows = laps.untimed(|timings| download_rows(copies, rows, size, width, &mut buffers.parts, timings))?;
         laps.lap(kernels)?;
@@ -650,7 +713,7 @@ impl Gpu {
             None => None,
         };
         if let Some(cap) = levels.as_ref().and_then(|levels| levels.last()) {
-            retain(buffers, cap, size, width);
+            retain(buffers, CapName::of(&MerkleCap::<F, PoseidonHash>(cap.clone())), size, width);
         }
         Ok((rows, levels))
     }
@@ -660,14 +723,14 @@ impl Gpu {
     /// the LDE, kept; the tree's digests and where they lie; the cap, brought back; and for
     /// values, their coefficients, brought back while the LDE is computed and hashed.
     #[allow(clippy::type_complexity)]
-    fn commit(&mut self, input: LdeInput<'_>, rate_bits: usize, salt_size: usize, levels_above: usize) -> Result<(Arc<RetainedLde>, CudaSlice<u64>, Levels, Vec<HashOut<F>>, Option<Vec<PolynomialCoeffs<F>>>), DriverError> {
+    fn commit<H: DeviceHash>(&mut self, input: LdeInput<'_>, rate_bits: usize, salt_size: usize, levels_above: usize) -> Result<(Arc<RetainedLde>, CudaSlice<u64>, Levels, MerkleCap<F, H>, Option<Vec<PolynomialCoeffs<F>>>), DriverError> {
         let Gpu { stream, copies, kernels: k, buffers, timings } = self;
         let mut laps = Laps::start(stream, timings);
         let (width, size) = coset_lde(stream, k, buffers, &mut laps, input, rate_bits, salt_size)?;
         let levels = Levels::new(size, levels_above);
         // The commitment's own buffer: its paths are read from it until its proof is made.
         let mut digests = unsafe { stream.alloc::<u64>(levels.total) }?;
-        hash_lde(stream, k, buffers.columns.as_ref().expect("the LDE's columns"), width, &levels, &mut digests)?;
+        hash_lde::<H>(stream, k, buffers.columns.as_ref().expect("the LDE's columns"), width, &levels, &mut digests)?;
         let coefficients = match input {
             LdeInput::Values(_) => {
                 let (count, n) = input.shape();
@@ -676,9 +739,9 @@ impl Gpu {
             LdeInput::Coefficients(_) => None,
         };
         laps.lap(kernels)?;
-        let cap: Vec<HashOut<F>> = stream.clone_dtoh(&digests.slice(levels.cap()))?.chunks_exact(4).map(digest).collect();
+        let cap = MerkleCap(stream.clone_dtoh(&digests.slice(levels.cap()))?.chunks_exact(4).map(H::digest).collect());
         laps.lap(transfers)?;
-        let lde = retain(buffers, &cap, size, width);
+        let lde = retain(buffers, CapName::of(&cap), size, width);
         Ok((lde, digests, levels, cap, coefficients))
     }
 
@@ -872,15 +935,15 @@ fn transpose(stream: &Arc<CudaStream>, k: &Kernels, columns: &CudaSlice<u64>, wi
 
 /// The tree over an LDE's rows, hashed from its columns: leaf `i` is element `i` of every
 /// column, so the reads of a warp's leaves coalesce.
-fn hash_lde(stream: &Arc<CudaStream>, k: &Kernels, columns: &CudaSlice<u64>, width: usize, levels: &Levels, digests: &mut CudaSlice<u64>) -> Result<(), DriverError> {
-    hash_tree(stream, k, columns, width, 1, levels.count, levels, digests)
+fn hash_lde<H: DeviceHash>(stream: &Arc<CudaStream>, k: &Kernels, columns: &CudaSlice<u64>, width: usize, levels: &Levels, digests: &mut CudaSlice<u64>) -> Result<(), DriverError> {
+    hash_tree::<H>(stream, k, columns, width, 1, levels.count, levels, digests)
 }
 
-/// Keeps the LDE in `buffers.columns` on the device, named by its commitment's `cap`, among the
+/// Keeps the LDE in `buffers.columns` on the device, named by its commitment's cap, among the
 /// latest; the next LDE gets a buffer of its own (the oldest one's, if its commitment is gone).
-fn retain(buffers: &mut Buffers, cap: &[HashOut<F>], size: usize, width: usize) -> Arc<RetainedLde> {
+fn retain(buffers: &mut Buffers, name: CapName, size: usize, width: usize) -> Arc<RetainedLde> {
     let columns = buffers.columns.take().expect("the LDE's columns");
-    let lde = Arc::new(RetainedLde { cap: cap.to_vec(), columns, size, width });
+    let lde = Arc::new(RetainedLde { name, columns, size, width });
     buffers.ldes.push_front(lde.clone());
     if buffers.ldes.len() > RETAINED_LDES {
         buffers.columns = buffers.ldes.pop_back().and_then(Arc::into_inner).map(|oldest| oldest.columns);
@@ -893,25 +956,24 @@ impl Gpu {
     /// the commitments `inputs` names are no longer on the device.
     fn quotient(&mut self, inputs: &QuotientInputs<'_>) -> Result<Option<Vec<Vec<F>>>, DriverError> {
         let Gpu { stream, kernels: k, buffers, timings, .. } = self;
-        let retained = |cap: &[HashOut<F>]| buffers.ldes.iter().position(|lde| lde.cap == cap);
-        let (Some(wires), Some(zs)) = (retained(&inputs.commitments.wires.0), retained(&inputs.commitments.zs_partial_products.0)) else {
+        let retained = |name: &CapName| buffers.ldes.iter().position(|lde| lde.name == *name);
+        let (Some(wires), Some(zs)) = (retained(&inputs.commitments.wires), retained(&inputs.commitments.zs_partial_products)) else {
             return Ok(None);
         };
         let shape = inputs.shape;
         let mut laps = Laps::start(stream, timings);
-        let constants_sigmas = inputs.commitments.constants_sigmas;
-        let cap = &constants_sigmas.cap.0;
-        let constants = match buffers.constants.iter().position(|c| c.cap == *cap) {
+        let name = &inputs.commitments.constants_sigmas;
+        let constants = match buffers.constants.iter().position(|c| c.name == *name) {
             Some(found) => found,
             None => {
                 // Uploaded once per circuit: its rows as committed, in the LDE's order.
-                let leaves = &constants_sigmas.leaves;
+                let leaves = inputs.commitments.constants_sigmas_rows;
                 let width = leaves[0].len();
                 let flat: Vec<u64> = leaves.par_iter().flat_map_iter(|row| as_u64s(row).iter().copied()).collect();
                 laps.lap(host)?;
                 let rows = stream.clone_htod(&flat)?;
                 laps.lap(transfers)?;
-                buffers.constants.push_front(RetainedConstants { cap: cap.clone(), rows, width });
+                buffers.constants.push_front(RetainedConstants { name: name.clone(), rows, width });
                 buffers.constants.truncate(RETAINED_CONSTANTS);
                 0
             }
@@ -1117,6 +1179,54 @@ mod tests {
         assert!(source.contains(&format!("{}ULL", ALL_ROUND_CONSTANTS[0])));
     }
 
+    /// The tree kernels compiled for the CPU by the host's C++ compiler (`cuda/host.cpp`): their
+    /// hashing checked wherever the tests run, not only where a GPU is lent.
+    #[test]
+    fn the_tree_kernels_compiled_for_the_host_hash_as_the_cpu_backend() {
+        use std::process::Command;
+        let dir = std::env::temp_dir().join(format!("via-tree-kernels-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("kernels.cu"), kernel_source()).unwrap();
+        std::fs::write(dir.join("host.cpp"), include_str!("cuda/host.cpp")).unwrap();
+        let host = dir.join("host");
+        let compiled = Command::new("c++").args(["-O1", "-std=c++17", "-Wno-unknown-pragmas", "-o"]).arg(&host).arg(dir.join("host.cpp")).output();
+        let compiled = compiled.unwrap_or_else(|e| panic!("running c++, a C++ compiler (infra/install.sh installs g++): {e}"));
+        assert!(compiled.status.success(), "compiling the kernels for the host: {}", String::from_utf8_lossy(&compiled.stderr));
+        // The cap's words as the kernels hash it, from leaves laid out as rows or as columns.
+        let cap_words = |hash: &str, leaves: &[Vec<F>], cap_height: usize, layout: u64| -> Vec<u64> {
+            let mut input = vec![leaves.len() as u64, leaves[0].len() as u64, cap_height as u64, layout];
+            input.extend(leaves.iter().flatten().map(|x| x.0));
+            let (input_path, output_path) = (dir.join("leaves"), dir.join("cap"));
+            std::fs::write(&input_path, input.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+            let status = Command::new(&host).arg(hash).arg(&input_path).arg(&output_path).status().unwrap();
+            assert!(status.success(), "the host driver: {status}");
+            std::fs::read(&output_path).unwrap().chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("eight bytes"))).collect()
+        };
+        let cpu = CpuBackend::detect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(26);
+        for log_leaves in [0, 1, 3, 6] {
+            // Around the no-hash limits (Poseidon 4, Keccak 3), Poseidon's rate (8), Keccak's
+            // (17), and a wire count.
+            for width in [1, 3, 4, 5, 8, 9, 17, 18, 34, 135] {
+                // Unreduced elements too: plonky2 keeps some, and the kernels must reduce them.
+                let leaves: Vec<Vec<F>> = (0..1usize << log_leaves).map(|_| (0..width).map(|_| F::from_noncanonical_u64(rng.r#gen())).collect()).collect();
+                for cap_height in [0, 2, log_leaves].into_iter().filter(|c| *c <= log_leaves) {
+                    let poseidon = cpu.merkle_tree(leaves.clone(), cap_height).cap.0;
+                    let keccak = crate::keccak::merkle_tree::<25>(leaves.clone(), cap_height, Simd::detect()).cap.0;
+                    for layout in [0, 1] {
+                        let what = format!("2^{log_leaves} leaves of {width}, cap height {cap_height}, layout {layout}");
+                        let words = cap_words("poseidon", &leaves, cap_height, layout);
+                        assert_eq!(words.chunks_exact(4).map(PoseidonHash::digest).collect::<Vec<_>>(), poseidon, "Poseidon, {what}");
+                        let words = cap_words("keccak", &leaves, cap_height, layout);
+                        assert!(words.chunks_exact(4).all(|w| w[3] >> 8 == 0), "Keccak, {what}: a digest's 25 bytes and zeros");
+                        assert_eq!(words.chunks_exact(4).map(Keccak::digest).collect::<Vec<_>>(), keccak, "Keccak, {what}");
+                    }
+                }
+            }
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     #[test]
     fn cuda_trees_equal_the_cpu_backends() {
         let Some(cuda) = gpu("cuda_trees_equal_the_cpu_backends") else { return };
@@ -1262,6 +1372,44 @@ mod tests {
                 assert_eq!(row[..count], expected.get(index)[..], "{shape}: salted row {index}");
                 assert_eq!(row.len(), count + 4);
                 plonky2::hash::merkle_proofs::verify_merkle_proof_to_cap::<F, PoseidonHash>(row, index, salted.cap(), &path).unwrap_or_else(|e| panic!("{shape}: salted row {index}: {e}"));
+            }
+        }
+        assert_no_failures(&cuda);
+    }
+
+    #[test]
+    fn keccak_commitments_left_on_the_device_are_the_cpu_backends() {
+        let Some(cuda) = gpu("keccak_commitments_left_on_the_device_are_the_cpu_backends") else { return };
+        let cpu = CpuBackend::detect();
+        let simd = Simd::detect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(25);
+        // Rows of up to three elements are their own digests; 17 fill Keccak's rate exactly; the
+        // last is a final layer's wires at its rate, 1/256.
+        for (log_n, count, rate_bits, cap_height) in [(0, 1, 1, 0), (0, 3, 3, 2), (2, 4, 2, 4), (3, 17, 3, 4), (10, 20, 3, 4), (12, 135, 8, 4)] {
+            let shape = format!("{count} polynomials of 2^{log_n} at rate bits {rate_bits}, cap height {cap_height}");
+            let values: Vec<PolynomialValues<F>> = (0..count).map(|_| PolynomialValues::new(F::rand_vec(1 << log_n))).collect();
+            let polynomials = cpu.interpolate(values.clone(), false);
+            let expected = crate::keccak::merkle_tree::<25>(cpu.lde_rows(&polynomials, rate_bits), cap_height, simd);
+            let last = expected.leaves.len() - 1;
+            let mut indices = vec![0, last, last / 2];
+            indices.extend((0..28).map(|_| rng.gen_range(0..=last)));
+
+            let committed = cuda.commit_lde_keccak(&polynomials, rate_bits, 0, cap_height).expect("committed on the GPU");
+            assert_eq!(committed.cap(), &expected.cap, "{shape}");
+            for (&index, (row, path)) in indices.iter().zip(committed.open(&indices).unwrap()) {
+                assert_eq!((row.as_slice(), path), (expected.get(index), expected.prove(index)), "{shape}: row {index}");
+            }
+            assert!(*committed.rows().unwrap() == expected.leaves, "{shape}: every row");
+
+            let (coefficients, committed) = cuda.commit_values_keccak(&values, rate_bits, 0, cap_height).expect("committed on the GPU");
+            assert!(coefficients == polynomials, "{shape}: coefficients");
+            assert_eq!(committed.cap(), &expected.cap, "{shape}: from values");
+
+            // Salted: the opened rows are the LDE's and four elements, and open to the cap.
+            let salted = cuda.commit_lde_keccak(&polynomials, rate_bits, 4, cap_height).expect("committed on the GPU");
+            for (&index, (row, path)) in indices.iter().zip(salted.open(&indices).unwrap()) {
+                assert_eq!((&row[..count], row.len()), (expected.get(index), count + 4), "{shape}: salted row {index}");
+                plonky2::hash::merkle_proofs::verify_merkle_proof_to_cap::<F, Keccak>(row, index, salted.cap(), &path).unwrap_or_else(|e| panic!("{shape}: salted row {index}: {e}"));
             }
         }
         assert_no_failures(&cuda);

@@ -54,6 +54,10 @@ use crate::cpu::Simd;
 /// The field every circuit of ours is over.
 pub type F = GoldilocksField;
 
+/// Keccak as plonky2's `KeccakGoldilocksConfig` hashes Merkle trees and its transcript with
+/// (25-byte digests): a final layer's hash.
+pub type Keccak = KeccakHash<25>;
+
 /// Where a prover's heavy work runs.
 pub trait ProverBackend: Send + Sync {
     /// The backend's name, for logs and benchmarks.
@@ -111,8 +115,25 @@ pub trait ProverBackend: Send + Sync {
         (polynomials, tree)
     }
 
-    /// The SIMD width this backend hashes Keccak with on the CPU (a final layer's trees and
-    /// proof of work, which no backend hashes on a device): none by default, one message at a
+    /// A [`Keccak`] commitment (a final layer's) to the LDE of `polynomials`, as
+    /// [`Self::commit_lde`]; `None` where this backend does not hash Keccak where it computes
+    /// LDEs (the prover then hashes [`Self::lde_rows`] on the CPU).
+    fn commit_lde_keccak(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<Box<dyn Committed<Keccak>>> {
+        let _ = (polynomials, rate_bits, salt_size, cap_height);
+        None
+    }
+
+    /// A [`Keccak`] commitment to the polynomials with `values`, as [`Self::commit_values`];
+    /// `None` as for [`Self::commit_lde_keccak`].
+    #[allow(clippy::type_complexity)]
+    fn commit_values_keccak(&self, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<(Vec<PolynomialCoeffs<F>>, Box<dyn Committed<Keccak>>)> {
+        let _ = (values, rate_bits, salt_size, cap_height);
+        None
+    }
+
+    /// The SIMD width this backend hashes Keccak with on the CPU (a final layer's trees where the
+    /// backend does not commit with Keccak itself, FRI's commit-phase trees, and the proof of
+    /// work): none by default, one message at a
     /// time on tiny-keccak's Keccak-f (plonky2's hashing, without its allocations).
     fn keccak_simd(&self) -> Simd {
         Simd::Scalar
@@ -182,9 +203,10 @@ impl<H: Hasher<F>> Committed<H> for MerkleTree<F, H> {
 /// A hash our prover builds Merkle trees and its transcript with (a plonky2 configuration's
 /// `Hasher`). Poseidon, which recursion verifies in circuit, hashes on the backend. Keccak
 /// (plonky2's `KeccakGoldilocksConfig`: 25-byte digests, so shorter Merkle paths) serves a final
-/// proof that is only ever verified natively; its trees are hashed on the CPU from LDE rows the
-/// backend computed, which costs less than Poseidon there (a 2^18 x 135 tree: 0.66 s against
-/// 2.4 s for the AVX-512 Poseidon tree on two cores).
+/// proof that is only ever verified natively; a backend that hashes Keccak where it computes
+/// LDEs (the CUDA backend) commits with it there, and otherwise its trees are hashed on the CPU
+/// from LDE rows the backend computed, which costs less than Poseidon there (a 2^18 x 135 tree:
+/// 0.66 s against 2.4 s for the AVX-512 Poseidon tree on two cores).
 pub trait MerkleHasher: Hasher<F> + 'static {
     /// A Merkle tree over `leaves` (a power-of-two count), as plonky2's `MerkleTree::new`.
     fn merkle_tree(backend: &dyn ProverBackend, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, Self>;
@@ -194,12 +216,7 @@ pub trait MerkleHasher: Hasher<F> + 'static {
 
     /// Coefficients of and a commitment to the polynomials with `values`, as
     /// [`ProverBackend::commit_values`].
-    fn commit_values(backend: &dyn ProverBackend, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> (Vec<PolynomialCoeffs<F>>, Box<dyn Committed<Self>>) {
-        use rayon::prelude::*;
-        let polynomials = backend.interpolate(values.par_iter().cloned().collect(), false);
-        let tree = Self::commit_lde(backend, &polynomials, rate_bits, salt_size, cap_height);
-        (polynomials, tree)
-    }
+    fn commit_values(backend: &dyn ProverBackend, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> (Vec<PolynomialCoeffs<F>>, Box<dyn Committed<Self>>);
 
     /// FRI's proof of work: observes `pending` (the final polynomial's coefficients) on
     /// `challenger`, which has just drawn a challenge, then finds a witness whose observation
@@ -225,15 +242,26 @@ impl MerkleHasher for PoseidonHash {
     }
 }
 
-impl<const N: usize> MerkleHasher for KeccakHash<N> {
+impl MerkleHasher for Keccak {
     fn merkle_tree(backend: &dyn ProverBackend, leaves: Vec<Vec<F>>, cap_height: usize) -> MerkleTree<F, Self> {
         keccak::merkle_tree(leaves, cap_height, backend.keccak_simd())
     }
 
     fn commit_lde(backend: &dyn ProverBackend, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Box<dyn Committed<Self>> {
-        let mut leaves = backend.lde_rows(polynomials, rate_bits);
-        salt_rows(&mut leaves, salt_size);
-        Box::new(keccak::merkle_tree(leaves, cap_height, backend.keccak_simd()))
+        backend.commit_lde_keccak(polynomials, rate_bits, salt_size, cap_height).unwrap_or_else(|| {
+            let mut leaves = backend.lde_rows(polynomials, rate_bits);
+            salt_rows(&mut leaves, salt_size);
+            Box::new(keccak::merkle_tree(leaves, cap_height, backend.keccak_simd()))
+        })
+    }
+
+    fn commit_values(backend: &dyn ProverBackend, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> (Vec<PolynomialCoeffs<F>>, Box<dyn Committed<Self>>) {
+        backend.commit_values_keccak(values, rate_bits, salt_size, cap_height).unwrap_or_else(|| {
+            use rayon::prelude::*;
+            let polynomials = backend.interpolate(values.par_iter().cloned().collect(), false);
+            let tree = Self::commit_lde(backend, &polynomials, rate_bits, salt_size, cap_height);
+            (polynomials, tree)
+        })
     }
 
     fn proof_of_work(backend: &dyn ProverBackend, challenger: &mut Challenger<F, Self>, pending: &[F], bits: u32) -> F {

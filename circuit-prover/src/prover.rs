@@ -29,7 +29,7 @@ use crate::commit::{Commitment, CommitmentRef, SALT_SIZE, commit, commit_values}
 use crate::cpu::Simd;
 use crate::goldilocks::ProductSum;
 use crate::partial_products::Factors;
-use crate::quotient;
+use crate::quotient::{self, CapName};
 use crate::{F, MerkleHasher, ProverBackend};
 
 /// plonky2's extension degree, the only one we prove with.
@@ -387,19 +387,16 @@ impl<C: ProverConfig> Circuit<'_, C> {
         assert!(quotient_degree_bits <= rate_bits, "constraints of degree above the rate are not supported (nor by plonky2)");
         let z_h_on_coset = ZeroPolyOnCoset::new(common_data.degree_bits(), quotient_degree_bits);
         let challenges = quotient::Challenges { public_inputs_hash, betas: permutation.betas, gammas: permutation.gammas, beta_ks: &permutation.beta_ks, alphas };
-        // A backend evaluates the quotient where it holds the LDEs it committed to, which
-        // commitments of its own hash (Poseidon) name: `x` as its Poseidon type, if it is one.
-        fn poseidon<T: 'static, P: 'static>(x: &T) -> Option<&P> {
-            (x as &dyn std::any::Any).downcast_ref()
-        }
-        let commitments = (|| {
-            Some(quotient::Commitments {
-                constants_sigmas: poseidon(&prover_data.constants_sigmas_commitment.merkle_tree)?,
-                wires: poseidon(wires_commitment.tree.cap())?,
-                zs_partial_products: poseidon(zs_commitment.tree.cap())?,
-            })
-        })();
-        if let Some(values) = commitments.and_then(|commitments| quotient::describe(common_data, selectors, &challenges, &z_h_on_coset, commitments)).and_then(|inputs| backend.quotient_values(&inputs)) {
+        // A backend evaluates the quotient where it holds the LDEs it committed to, which it
+        // knows by their caps.
+        let constants_sigmas = &prover_data.constants_sigmas_commitment.merkle_tree;
+        let commitments = quotient::Commitments {
+            constants_sigmas: CapName::of(&constants_sigmas.cap),
+            constants_sigmas_rows: &constants_sigmas.leaves,
+            wires: CapName::of(wires_commitment.tree.cap()),
+            zs_partial_products: CapName::of(zs_commitment.tree.cap()),
+        };
+        if let Some(values) = quotient::describe(common_data, selectors, &challenges, &z_h_on_coset, commitments).and_then(|inputs| backend.quotient_values(&inputs)) {
             return Ok(values.into_iter().map(PolynomialValues::new).collect());
         }
         // Every `step`-th LDE point is the coset of the degree the constraints need; the next row's

@@ -10,6 +10,8 @@
 //! aggregation circuits from; a circuit with a gate of another kind is not described, and the
 //! prover evaluates its quotient on the CPU.
 
+use std::any::TypeId;
+
 use plonky2::field::types::{Field, PrimeField64};
 use plonky2::field::zero_poly_coset::ZeroPolyOnCoset;
 use plonky2::gates::arithmetic_base::ArithmeticGate;
@@ -26,8 +28,8 @@ use plonky2::gates::random_access::RandomAccessGate;
 use plonky2::gates::reducing::ReducingGate;
 use plonky2::gates::reducing_extension::ReducingExtensionGate;
 use plonky2::hash::hash_types::HashOut;
-use plonky2::hash::merkle_tree::{MerkleCap, MerkleTree};
-use plonky2::hash::poseidon::PoseidonHash;
+use plonky2::hash::merkle_tree::MerkleCap;
+use plonky2::plonk::config::{GenericHashOut, Hasher};
 use plonky2::plonk::circuit_data::CommonCircuitData;
 use plonky2::util::log2_ceil;
 
@@ -126,13 +128,29 @@ pub struct QuotientInputs<'a> {
 }
 
 /// The commitments the quotient reads: the preprocessed constants and sigmas as committed (rows
-/// in the LDE's order), and the wires and partial products, whose LDEs a backend holds, named
-/// by their caps.
-#[derive(Clone, Copy)]
+/// in the LDE's order), and the wires and partial products, whose LDEs a backend holds, each
+/// named by its cap.
+#[derive(Clone)]
 pub struct Commitments<'a> {
-    pub constants_sigmas: &'a MerkleTree<F, PoseidonHash>,
-    pub wires: &'a MerkleCap<F, PoseidonHash>,
-    pub zs_partial_products: &'a MerkleCap<F, PoseidonHash>,
+    pub constants_sigmas: CapName,
+    pub constants_sigmas_rows: &'a [Vec<F>],
+    pub wires: CapName,
+    pub zs_partial_products: CapName,
+}
+
+/// A commitment's name: its Merkle hash and its cap's digests as bytes. A backend keeps the LDEs
+/// it committed to under such names, whichever hash their trees use (Poseidon, or Keccak for a
+/// final layer), for the quotient to find.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapName {
+    hash: TypeId,
+    bytes: Vec<u8>,
+}
+
+impl CapName {
+    pub fn of<H: Hasher<F> + 'static>(cap: &MerkleCap<F, H>) -> Self {
+        Self { hash: TypeId::of::<H>(), bytes: cap.0.iter().flat_map(|digest| digest.to_bytes()).collect() }
+    }
 }
 
 /// What the transcript fixed before the quotient.
@@ -255,6 +273,7 @@ fn params(common_data: &CommonCircuitData<F, D>, challenges: &Challenges<'_>, z_
 
 #[cfg(test)]
 mod tests {
+    use plonky2::hash::poseidon::PoseidonHash;
     use plonky2::plonk::circuit_builder::CircuitBuilder;
     use plonky2::plonk::circuit_data::CircuitConfig;
     use plonky2::plonk::config::PoseidonGoldilocksConfig;

@@ -125,12 +125,10 @@ fn the_cuda_backend_evaluates_the_quotient_where_the_ldes_lie() {
     let (inner, targets) = padded_circuit(CircuitConfig::standard_recursion_config(), 5000);
     let inner_proof = prove(&cuda, &inner.prover_only, &inner.common, inputs(targets, 11, 13)).unwrap();
     let (outer, pw) = recursive_verifier(&inner, &inner_proof);
-    let witness_vector = generate_partial_witness(pw, &outer.prover_only, &outer.common).unwrap();
-    let before = cuda.timings().quotients;
-    let proof = prove_with_partition_witness(&cuda, &outer.prover_only, &outer.common, witness_vector.clone()).unwrap();
-    assert_eq!(cuda.timings().quotients, before + 1, "a recursive verifier's quotient was evaluated on the GPU");
-    assert_same_commitments(&proof, &plonky2s_proof(&outer, &witness_vector), "cuda quotient of a recursive verifier");
-    outer.verify(proof).unwrap();
+    assert_quotient_on_the_gpu(&cuda, &outer, pw, "a recursive verifier");
+    // A final layer's: Keccak commitments, left on the device and found by their caps.
+    let (outer, pw) = recursive_verifier_of::<KeccakGoldilocksConfig>(&inner, &inner_proof);
+    assert_quotient_on_the_gpu(&cuda, &outer, pw, "a Keccak verifier");
 
     // A gate the kernels do not know (exponentiation) leaves the quotient to the CPU.
     let mut builder = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
@@ -146,6 +144,17 @@ fn the_cuda_backend_evaluates_the_quotient_where_the_ldes_lie() {
     data.verify(proof).unwrap();
     // Every commitment and interpolation was made on the GPU (a failed one is made on the CPU).
     assert_eq!(cuda.timings().failures, 0, "calls failed on the GPU (see the error logs)");
+}
+
+/// Proves `circuit` on `cuda` and checks that its quotient was evaluated on the GPU, that the
+/// proof commits to what plonky2's does, and that it verifies.
+fn assert_quotient_on_the_gpu<CC: ProverConfig>(cuda: &CudaBackend, circuit: &CircuitData<F, CC, D>, pw: PartialWitness<F>, what: &str) {
+    let witness_vector = generate_partial_witness(pw, &circuit.prover_only, &circuit.common).unwrap();
+    let before = cuda.timings().quotients;
+    let proof = prove_with_partition_witness(cuda, &circuit.prover_only, &circuit.common, witness_vector.clone()).unwrap();
+    assert_eq!(cuda.timings().quotients, before + 1, "{what}: the quotient was evaluated on the GPU");
+    assert_same_commitments(&proof, &plonky2s_proof(circuit, &witness_vector), &format!("cuda quotient of {what}"));
+    circuit.verify(proof).unwrap();
 }
 
 /// A circuit verifying `inner`'s proofs under its key, and its inputs for `inner_proof`.

@@ -1,5 +1,6 @@
 // The CUDA backend's kernels: Goldilocks arithmetic, plonky2's Poseidon permutation, the coset
-// LDE as a radix-2 NTT, the transposition to Merkle rows, and Merkle tree hashing.
+// LDE as a radix-2 NTT, the transposition to Merkle rows, and Merkle tree hashing with Poseidon
+// or (a final layer's trees) Keccak.
 //
 // Compiled at run time by NVRTC. The host writes plonky2's Poseidon tables in at the marker
 // below: the round constants as `ROUND_CONSTANTS` and the MDS layer as the function
@@ -138,6 +139,118 @@ extern "C" __global__ void compress_pairs(const u64* children, u64 count, u64* p
     poseidon(s);
 #pragma unroll
     for (int k = 0; k < 4; k++) parents[4 * i + k] = s[k];
+}
+
+// ---- Keccak: a final layer's Merkle trees (plonky2's KeccakHash<25>) --------------------------
+// A digest is Keccak-256's first 25 bytes. Kernels write each as four little-endian words, the
+// fourth holding the 25th byte and zeros, so the Poseidon trees' layout and gathers serve.
+
+__constant__ u64 KECCAK_ROUND_CONSTANTS[24] = {
+    0x0000000000000001ULL, 0x0000000000008082ULL, 0x800000000000808AULL, 0x8000000080008000ULL, 0x000000000000808BULL, 0x0000000080000001ULL,
+    0x8000000080008081ULL, 0x8000000000008009ULL, 0x000000000000008AULL, 0x0000000000000088ULL, 0x0000000080008009ULL, 0x000000008000000AULL,
+    0x000000008000808BULL, 0x800000000000008BULL, 0x8000000000008089ULL, 0x8000000000008003ULL, 0x8000000000008002ULL, 0x8000000000000080ULL,
+    0x000000000000800AULL, 0x800000008000000AULL, 0x8000000080008081ULL, 0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
+};
+
+// Keccak-256's rate, in 64-bit words (136 bytes).
+#define KECCAK_RATE_WORDS 17
+// The padding's last bit (pad10*1), at the top of the rate's last word.
+#define KECCAK_PAD_END 0x8000000000000000ULL
+
+static __device__ __forceinline__ u64 rotl64(u64 x, u32 n) {
+    return n == 0 ? x : (x << n) | (x >> (64 - n));
+}
+
+// Keccak-f[1600], word x + 5y of the state at a[x + 5y]. The steps are unrolled, so every index
+// and rotation is a constant and the state stays in registers.
+static __device__ __forceinline__ void keccak_f(u64 a[25]) {
+    const u32 rho[25] = {0, 1, 62, 28, 27, 36, 44, 6, 55, 20, 3, 10, 43, 25, 39, 41, 45, 15, 21, 8, 18, 2, 61, 56, 14};
+#pragma unroll 1
+    for (int round = 0; round < 24; round++) {
+        u64 c[5];
+#pragma unroll
+        for (int x = 0; x < 5; x++) c[x] = a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20];
+#pragma unroll
+        for (int x = 0; x < 5; x++) {
+            u64 d = c[(x + 4) % 5] ^ rotl64(c[(x + 1) % 5], 1);
+#pragma unroll
+            for (int y = 0; y < 5; y++) a[x + 5 * y] ^= d;
+        }
+        u64 b[25];
+#pragma unroll
+        for (int x = 0; x < 5; x++) {
+#pragma unroll
+            for (int y = 0; y < 5; y++) b[y + 5 * ((2 * x + 3 * y) % 5)] = rotl64(a[x + 5 * y], rho[x + 5 * y]);
+        }
+#pragma unroll
+        for (int y = 0; y < 5; y++) {
+#pragma unroll
+            for (int x = 0; x < 5; x++) a[x + 5 * y] = b[x + 5 * y] ^ (~b[(x + 1) % 5 + 5 * y] & b[(x + 2) % 5 + 5 * y]);
+        }
+        a[0] ^= KECCAK_ROUND_CONSTANTS[round];
+    }
+}
+
+// A digest's four words from Keccak's state: its first 25 bytes.
+static __device__ __forceinline__ void keccak_digest(const u64 a[25], u64* out) {
+    out[0] = a[0];
+    out[1] = a[1];
+    out[2] = a[2];
+    out[3] = a[3] & 0xFF;
+}
+
+// The digest of each of `count` leaves of `width` elements, laid out as for hash_leaves: a leaf
+// of at most three elements (24 bytes) is its own digest, zero padded; a longer one is hashed
+// with Keccak-256, each element as its canonical eight bytes, little-endian (one word), with
+// Keccak's original padding (a 0x01 byte after the message, the rate's last bit set).
+extern "C" __global__ void keccak_leaves(const u64* leaves, u64 count, u32 width, u64 row_stride, u64 column_stride, u64* digests) {
+    u64 i = thread_index();
+    if (i >= count) return;
+    const u64* leaf = leaves + i * row_stride;
+    if (width <= 3) {
+#pragma unroll
+        for (u32 k = 0; k < 4; k++) digests[4 * i + k] = k < width ? gl_canonical(leaf[k * column_stride]) : 0;
+        return;
+    }
+    u64 a[25];
+#pragma unroll
+    for (int k = 0; k < 25; k++) a[k] = 0;
+    u32 blocks = width / KECCAK_RATE_WORDS + 1;
+    for (u32 block = 0; block < blocks; block++) {
+        u32 start = block * KECCAK_RATE_WORDS;
+#pragma unroll
+        for (u32 w = 0; w < KECCAK_RATE_WORDS; w++) {
+            u32 k = start + w;
+            u64 word = k < width ? gl_canonical(leaf[k * column_stride]) : (k == width ? 0x01 : 0);
+            if (w == KECCAK_RATE_WORDS - 1 && block + 1 == blocks) word ^= KECCAK_PAD_END;
+            a[w] ^= word;
+        }
+        keccak_f(a);
+    }
+    keccak_digest(a, digests + 4 * i);
+}
+
+// The next level up: parent i is plonky2's two_to_one of children 2i and 2i + 1, Keccak-256 of
+// the left digest's 25 bytes then the right's (50 bytes, padded).
+extern "C" __global__ void keccak_pairs(const u64* children, u64 count, u64* parents) {
+    u64 i = thread_index();
+    if (i >= count) return;
+    const u64* l = children + 8 * i;
+    const u64* r = l + 4;
+    u64 a[25];
+#pragma unroll
+    for (int k = 0; k < 25; k++) a[k] = 0;
+    // Bytes 0-24 the left digest's, 25-49 the right's, then the padding's 0x01 at byte 50.
+    a[0] = l[0];
+    a[1] = l[1];
+    a[2] = l[2];
+    a[3] = (l[3] & 0xFF) | (r[0] << 8);
+    a[4] = (r[0] >> 56) | (r[1] << 8);
+    a[5] = (r[1] >> 56) | (r[2] << 8);
+    a[6] = (r[2] >> 56) | ((r[3] & 0xFF) << 8) | (0x01ULL << 16);
+    a[KECCAK_RATE_WORDS - 1] = KECCAK_PAD_END;
+    keccak_f(a);
+    keccak_digest(a, parents + 4 * i);
 }
 
 // The NTT's input: each polynomial's coefficients times the coset shift's powers (so that the
