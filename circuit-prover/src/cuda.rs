@@ -118,6 +118,48 @@ impl CudaTimings {
     }
 }
 
+/// The hash of a tree the kernels build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TreeHash {
+    Poseidon,
+    Keccak,
+}
+
+/// How fast a tree's kernels ran ([`CudaBackend::merkle_throughput`]): their time on the device
+/// (between two events, no transfers) and the memory traffic they made, against the device's
+/// peak bandwidth.
+#[derive(Clone, Copy, Debug)]
+pub struct MerkleThroughput {
+    pub seconds: f64,
+    /// Bytes read and written: every leaf element read once, every digest written once, and
+    /// every digest below the cap read once more by the level above.
+    pub bytes: u64,
+    /// The device's peak memory bandwidth in bytes a second (from its memory clock and bus
+    /// width), or `None` where the driver does not report them.
+    pub peak: Option<f64>,
+}
+
+impl MerkleThroughput {
+    /// Bytes a second.
+    pub fn bandwidth(&self) -> f64 {
+        self.bytes as f64 / self.seconds
+    }
+
+    /// The share of the device's peak bandwidth the kernels reached.
+    pub fn share_of_peak(&self) -> Option<f64> {
+        self.peak.map(|peak| self.bandwidth() / peak)
+    }
+}
+
+/// Timed runs of the tree kernels in [`CudaBackend::merkle_throughput`] (the fastest is kept).
+const THROUGHPUT_RUNS: usize = 5;
+
+/// The peak bandwidth of a memory clocked at `clock_khz` (double data rate: two transfers a
+/// clock) over a bus `bus_bits` wide, in bytes a second; `None` for a reading of zero.
+fn peak_bandwidth(clock_khz: i32, bus_bits: i32) -> Option<f64> {
+    (clock_khz > 0 && bus_bits > 0).then(|| 2.0 * f64::from(clock_khz) * 1e3 * f64::from(bus_bits) / 8.0)
+}
+
 /// The CUDA backend on the machine's first device.
 pub struct CudaBackend {
     device: String,
@@ -167,6 +209,40 @@ impl CudaBackend {
     /// The device's name and compute capability.
     pub fn device(&self) -> &str {
         &self.device
+    }
+
+    /// The tree kernels of `hash` over `2^log_leaves` random leaves of `width` elements, laid
+    /// out as an LDE's columns, up to a cap of `2^cap_height`: the fastest of a few runs, after
+    /// one that warms the device up. For the benchmark; these runs are not in [`Self::timings`].
+    pub fn merkle_throughput(&self, hash: TreeHash, log_leaves: usize, width: usize, cap_height: usize) -> Result<MerkleThroughput, CudaError> {
+        assert!(cap_height <= log_leaves, "a cap no wider than the leaves");
+        let count = 1usize << log_leaves;
+        let columns = crate::random_elements(count * width);
+        let mut gpu = self.lock();
+        let Gpu { stream, kernels: k, .. } = &mut *gpu;
+        let input = stream.clone_htod(as_u64s(&columns))?;
+        let levels = Levels::new(count, log_leaves - cap_height);
+        let mut digests = unsafe { stream.alloc::<u64>(levels.total) }?;
+        let hash_tree = |digests: &mut CudaSlice<u64>| match hash {
+            TreeHash::Poseidon => hash_lde::<PoseidonHash>(stream, k, &input, width, &levels, digests),
+            TreeHash::Keccak => hash_lde::<Keccak>(stream, k, &input, width, &levels, digests),
+        };
+        hash_tree(&mut digests)?;
+        let mut seconds = f64::MAX;
+        for _ in 0..THROUGHPUT_RUNS {
+            let timed = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
+            let start = stream.record_event(timed)?;
+            hash_tree(&mut digests)?;
+            let end = stream.record_event(timed)?;
+            seconds = seconds.min(f64::from(start.elapsed_ms(&end)?) / 1e3);
+        }
+        let digest_bytes = 8 * levels.total as u64;
+        let bytes = 8 * (count * width) as u64 + digest_bytes + (digest_bytes - 8 * levels.cap().len() as u64);
+        let context = stream.context();
+        let attribute = |a| context.attribute(a).unwrap_or(0);
+        use cudarc::driver::sys::CUdevice_attribute::{CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE};
+        let peak = peak_bandwidth(attribute(CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE), attribute(CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH));
+        Ok(MerkleThroughput { seconds, bytes, peak })
     }
 
     /// Time spent in each phase since the backend was made.
@@ -1140,6 +1216,29 @@ mod tests {
             let state: State = std::array::from_fn(|_| F::rand().to_canonical_u64());
             let got = ProverBackend::proof_of_work(&cuda, &state, at, bits).expect("searched on the GPU");
             assert_eq!(got, smallest(&state, at, bits), "candidate at {at}, {bits} bits");
+        }
+        assert_no_failures(&cuda);
+    }
+
+    #[test]
+    fn peak_bandwidth_is_two_transfers_a_clock_over_the_bus() {
+        // An H100 SXM's HBM3: 2,619 MHz over 5,120 bits, about 3.35 TB/s.
+        let h100 = peak_bandwidth(2_619_000, 5120).unwrap();
+        assert!((h100 - 3.352e12).abs() < 1e9, "{h100}");
+        assert_eq!(peak_bandwidth(0, 5120), None, "a driver that reports no clock");
+    }
+
+    #[test]
+    fn the_merkle_kernels_throughput_is_measured_below_the_devices_peak() {
+        let Some(cuda) = gpu("the_merkle_kernels_throughput_is_measured_below_the_devices_peak") else { return };
+        for hash in [TreeHash::Poseidon, TreeHash::Keccak] {
+            let throughput = cuda.merkle_throughput(hash, 12, 135, 4).unwrap();
+            // 2^12 leaves of 135 read; 2^13 - 16 digests of 32 bytes written, all but the cap's 16 read again.
+            assert_eq!(throughput.bytes, 8 * 4096 * 135 + 32 * 8176 + 32 * 8160, "{hash:?}");
+            assert!(throughput.seconds > 0.0, "{hash:?}: {throughput:?}");
+            if let Some(share) = throughput.share_of_peak() {
+                assert!(share > 0.0 && share < 1.0, "{hash:?}: {throughput:?}");
+            }
         }
         assert_no_failures(&cuda);
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Subcommand, ValueEnum};
 use plonky2::iop::generator::generate_partial_witness;
+use via_circuit_prover::cuda::{CudaBackend, TreeHash};
 use via_circuits::aggregation::node::{AggregatedProof, NodeGrouping};
 use via_circuits::aggregation::{AggregationCircuits, Proof};
 use via_circuits::basic::CircuitId;
@@ -57,7 +58,8 @@ pub enum BenchCommand {
     },
     /// Poseidon Merkle trees over LDE-shaped rows, as a prover commits to its polynomials:
     /// plonky2's `MerkleTree::new` against the CPU backend with each SIMD width this CPU has, and
-    /// the CUDA backend where there is a GPU (with its phases and the kernels' read rate).
+    /// the CUDA backend where there is a GPU (with its phases, and the Poseidon and Keccak tree
+    /// kernels' bandwidth against the device's peak).
     Merkle {
         /// log2 of the number of leaves (LDE rows): 17 for a 2^14 circuit at rate 1/8.
         #[arg(long, default_value_t = 17)]
@@ -377,8 +379,8 @@ fn fastest_run<I, T>(runs: usize, input: impl Fn() -> I, mut run: impl FnMut(I) 
 }
 
 /// The CUDA backend, or `None` with the reason printed.
-fn cuda_backend() -> Option<via_circuit_prover::cuda::CudaBackend> {
-    match via_circuit_prover::cuda::CudaBackend::new() {
+fn cuda_backend() -> Option<CudaBackend> {
+    match CudaBackend::new() {
         Ok(backend) => {
             println!("GPU: {}", backend.device());
             Some(backend)
@@ -392,8 +394,8 @@ fn cuda_backend() -> Option<via_circuit_prover::cuda::CudaBackend> {
 
 /// Times the CUDA backend as `fastest_run` times the others, after one untimed call that
 /// allocates its buffers; checks its result against plonky2's `expected` (`differs` says what
-/// went wrong), prints its speed-up and its phases per run, and returns the timed runs' phases.
-fn time_cuda<I, T: PartialEq>(cuda: &via_circuit_prover::cuda::CudaBackend, runs: usize, plonky2: Duration, expected: &T, differs: &str, input: impl Fn() -> I, mut run: impl FnMut(I) -> T) -> anyhow::Result<via_circuit_prover::cuda::CudaTimings> {
+/// went wrong), and prints its speed-up and its phases per run.
+fn time_cuda<I, T: PartialEq>(cuda: &CudaBackend, runs: usize, plonky2: Duration, expected: &T, differs: &str, input: impl Fn() -> I, mut run: impl FnMut(I) -> T) -> anyhow::Result<()> {
     run(input());
     let before = cuda.timings();
     let (time, out) = fastest_run(runs, input, &mut run);
@@ -401,7 +403,7 @@ fn time_cuda<I, T: PartialEq>(cuda: &via_circuit_prover::cuda::CudaBackend, runs
     print_speed_up("cuda", time, plonky2);
     let phases = cuda.timings().since(&before);
     println!("  per run: {}", phases.summary(runs));
-    Ok(phases)
+    Ok(())
 }
 
 /// One line of a backend comparison: its time and its speed-up over plonky2's.
@@ -430,10 +432,23 @@ fn merkle(log_leaves: usize, width: usize, cap_height: usize, runs: usize) -> an
         print_speed_up(&backend.name(), time, plonky2);
     }
     if let Some(cuda) = cuda_backend() {
-        let phases = time_cuda(&cuda, runs, plonky2, &expected, "built a different tree", || leaves.clone(), |leaves| cuda.merkle_tree(leaves, cap_height).cap)?;
-        // The leaves the kernels read, against the time of every hashing kernel of the tree.
-        let bytes = (8usize << log_leaves) * width;
-        println!("  leaves read by the kernels at {:.1} GB/s", bytes as f64 * runs as f64 / phases.kernels.as_secs_f64() / 1e9);
+        time_cuda(&cuda, runs, plonky2, &expected, "built a different tree", || leaves.clone(), |leaves| cuda.merkle_tree(leaves, cap_height).cap)?;
+        print_merkle_throughput(&cuda, &[(TreeHash::Poseidon, log_leaves, "these leaves"), (TreeHash::Keccak, log_leaves, "a final layer's")], width, cap_height)?;
+    }
+    Ok(())
+}
+
+/// The tree kernels' speed on the device as memory bandwidth against its peak (the goal: half of
+/// it), over random leaves of `width` elements laid out as an LDE's columns, with a cap of
+/// `2^cap_height`: one line per tree of `trees` (its hash, log2 of its leaves, what it stands for).
+fn print_merkle_throughput(cuda: &CudaBackend, trees: &[(TreeHash, usize, &str)], width: usize, cap_height: usize) -> anyhow::Result<()> {
+    for &(hash, log_leaves, what) in trees {
+        let throughput = cuda.merkle_throughput(hash, log_leaves, width, cap_height)?;
+        let share = match (throughput.share_of_peak(), throughput.peak) {
+            (Some(share), Some(peak)) => format!("{:.1}% of the device's {:.0} GB/s", 100.0 * share, peak / 1e9),
+            _ => "the device's peak unknown".into(),
+        };
+        println!("  {hash:?} tree kernels, 2^{log_leaves} leaves of {width} ({what}): {:.2} ms, {:.0} GB/s, {share}", throughput.seconds * 1e3, throughput.bandwidth() / 1e9);
     }
     Ok(())
 }

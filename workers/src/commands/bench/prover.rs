@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use via_circuit_prover::cpu::CpuBackend;
-use via_circuit_prover::cuda::{CudaBackend, CudaTimings};
+use via_circuit_prover::cuda::{CudaBackend, CudaTimings, TreeHash};
 use via_circuit_prover::Plonky2Backend;
 use via_circuits::aggregation::node::{AggregatedProof, NodeGrouping};
 use via_circuits::aggregation::Proof;
@@ -15,7 +15,7 @@ use via_circuits::basic::CircuitId;
 use via_circuits::proving::{Prover, use_prover};
 use via_schemas::config::{AggregationConfig, BasicCircuitsConfig};
 
-use super::{batch_and_circuits, peak_memory_mib, reset_peak_memory};
+use super::{batch_and_circuits, peak_memory_mib, print_merkle_throughput, reset_peak_memory};
 
 /// The provers compared: plonky2's, then ours on plonky2's own hashing and FFT (the protocol
 /// alone), then ours on the CPU backend as production runs it (the widest SIMD this CPU has),
@@ -174,6 +174,8 @@ pub async fn run(config: BasicCircuitsConfig, txs: Option<usize>, runs: usize) -
         println!("cuda backend: {:.2} s in all: {}; {} quotients evaluated on the GPU", timings.total().as_secs_f64(), timings.summary(1), timings.quotients);
         let fastest = &comparison.cuda_fastest;
         println!("cuda backend in the runs above: {:.2} s: {}", fastest.total().as_secs_f64(), fastest.summary(1));
+        // The trees that weigh most: a 2^16 basic circuit's wires at rate 1/8, the final wrap's at 1/256.
+        print_merkle_throughput(cuda, &[(TreeHash::Poseidon, 19, "a 2^16 circuit's wires"), (TreeHash::Keccak, 20, "the final wrap's wires")], 135, 4)?;
     }
     // Every prover's proofs went into the next round; the last one's final proof must verify.
     circuits.final_verifier().verify(&circuits.final_proof_bytes(proof)?, &witnesses.public_data)?;
