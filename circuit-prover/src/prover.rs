@@ -23,6 +23,7 @@ use plonky2::plonk::vars::EvaluationVarsBaseBatch;
 use plonky2::util::log2_ceil;
 use rayon::prelude::*;
 use std::ops::Range;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::commit::{Commitment, CommitmentRef, SALT_SIZE, commit, commit_values};
@@ -196,11 +197,12 @@ pub fn prove_with_partition_witness<C: ProverConfig>(
         return Err(broken_constraint_or(ProveError::Rejected(rejected.to_string())));
     }
     phases.done("verification");
-    phases.log(backend, common_data.degree_bits());
+    phases.finish(backend, common_data.degree_bits());
     Ok(proof)
 }
 
-/// Time spent in each step of one proof, logged at debug level once it is made.
+/// Time spent in each step of one proof, logged at debug level and added to [`step_times`] once
+/// it is made.
 pub(crate) struct Phases {
     last: Instant,
     spent: Vec<(&'static str, Duration)>,
@@ -217,9 +219,73 @@ impl Phases {
         self.last = now;
     }
 
-    fn log(&self, backend: &dyn ProverBackend, degree_bits: usize) {
+    fn finish(&self, backend: &dyn ProverBackend, degree_bits: usize) {
         let steps: Vec<String> = self.spent.iter().map(|(step, time)| format!("{step} {:.3}s", time.as_secs_f64())).collect();
         tracing::debug!(backend = %backend.name(), degree_bits, steps = %steps.join(", "), "proved");
+        let mut totals = STEP_TIMES.lock().unwrap_or_else(|e| e.into_inner());
+        for &(step, time) in &self.spent {
+            totals.count(step, time);
+        }
+    }
+}
+
+/// Every proof's steps summed since the process started.
+static STEP_TIMES: Mutex<StepTimes> = Mutex::new(StepTimes(Vec::new()));
+
+/// Time spent in each step of our proofs (and in witness generation) since the process started,
+/// summed over every proof on every backend: where a benchmark's proofs spend their time, and
+/// what stays on the CPU beside a GPU. Take two readings and [`StepTimes::since`] for a span.
+pub fn step_times() -> StepTimes {
+    STEP_TIMES.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Adds `time` to `step`'s total in [`step_times`].
+pub(crate) fn count_step(step: &'static str, time: Duration) {
+    STEP_TIMES.lock().unwrap_or_else(|e| e.into_inner()).count(step, time);
+}
+
+/// Time per step, steps in the order they were first met.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepTimes(Vec<(&'static str, Duration)>);
+
+impl StepTimes {
+    fn count(&mut self, step: &'static str, time: Duration) {
+        match self.0.iter_mut().find(|(s, _)| *s == step) {
+            Some((_, total)) => *total += time,
+            None => self.0.push((step, time)),
+        }
+    }
+
+    /// Each step's time between `earlier` and `self`, readings of [`step_times`].
+    pub fn since(&self, earlier: &Self) -> Self {
+        let spent = self.0.iter().map(|&(step, time)| (step, time - earlier.get(step))).filter(|(_, time)| !time.is_zero()).collect();
+        Self(spent)
+    }
+
+    /// Both readings' times together.
+    pub fn add(&self, other: &Self) -> Self {
+        let mut sum = self.clone();
+        for &(step, time) in &other.0 {
+            sum.count(step, time);
+        }
+        sum
+    }
+
+    /// `step`'s time (zero if it was never met).
+    pub fn get(&self, step: &str) -> Duration {
+        self.0.iter().find(|(s, _)| *s == step).map_or(Duration::ZERO, |&(_, time)| time)
+    }
+
+    pub fn total(&self) -> Duration {
+        self.0.iter().map(|(_, time)| *time).sum()
+    }
+
+    /// One line for a report: each step's time and share, the largest first.
+    pub fn summary(&self) -> String {
+        let total = self.total().as_secs_f64().max(f64::MIN_POSITIVE);
+        let mut steps = self.0.clone();
+        steps.sort_by_key(|&(_, time)| std::cmp::Reverse(time));
+        steps.iter().map(|(step, time)| format!("{step} {:.3} s ({:.0}%)", time.as_secs_f64(), 100.0 * time.as_secs_f64() / total)).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -659,5 +725,43 @@ fn fri_instance(common_data: &CommonCircuitData<F, D>, zeta: FE) -> FriInstanceI
     FriInstanceInfo {
         oracles: oracles.iter().zip(sizes).map(|(oracle, num_polys)| FriOracleInfo { num_polys, blinding: oracle.blinded() }).collect(),
         batches: vec![FriBatchInfo { point: zeta, polynomials: all }, FriBatchInfo { point: g * zeta, polynomials: zs }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_times_add_up_by_step_and_subtract_between_readings() {
+        let ms = Duration::from_millis;
+        let mut earlier = StepTimes::default();
+        earlier.count("wires commitment", ms(5));
+        let mut later = earlier.clone();
+        later.count("witness generation", ms(30));
+        later.count("wires commitment", ms(10));
+        later.count("verification", ms(0));
+        let span = later.since(&earlier);
+        assert_eq!(span, StepTimes(vec![("wires commitment", ms(10)), ("witness generation", ms(30))]), "steps unmoved between the readings are left out");
+        assert_eq!(span.add(&span).get("witness generation"), ms(60));
+        assert_eq!(span.total(), ms(40));
+        assert_eq!(span.summary(), "witness generation 0.030 s (75%), wires commitment 0.010 s (25%)");
+    }
+
+    #[test]
+    fn a_proof_counts_its_steps() {
+        let before = step_times();
+        let mut builder = plonky2::plonk::circuit_builder::CircuitBuilder::<F, D>::new(plonky2::plonk::circuit_data::CircuitConfig::standard_recursion_config());
+        let x = builder.add_virtual_target();
+        let y = builder.mul(x, x);
+        builder.register_public_input(y);
+        let data = builder.build::<plonky2::plonk::config::PoseidonGoldilocksConfig>();
+        let mut inputs = PartialWitness::new();
+        plonky2::iop::witness::WitnessWrite::set_target(&mut inputs, x, F::from_canonical_u64(3)).unwrap();
+        prove(&crate::cpu::CpuBackend::detect(), &data.prover_only, &data.common, inputs).unwrap();
+        let span = step_times().since(&before);
+        for step in ["witness generation", "wires commitment", "quotient evaluation", "FRI commit phase", "verification"] {
+            assert!(span.get(step) > Duration::ZERO, "{step} was not counted: {span:?}");
+        }
     }
 }

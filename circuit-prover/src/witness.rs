@@ -95,6 +95,7 @@ pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
     // every wave to the pool from outside it.
     rayon::scope(|_| run_waves(&mut witness, prover_data, &plan, missing, wave))?;
     // On a GPU this is much of an aggregation circuit's proof.
+    crate::prover::count_step("witness generation", started.elapsed());
     tracing::debug!(degree_bits = common_data.degree_bits(), generators = prover_data.generators.len(), seconds = format_args!("{:.3}", started.elapsed().as_secs_f64()), "witness generated");
     Ok(witness)
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use via_circuit_prover::cpu::CpuBackend;
 use via_circuit_prover::cuda::{CudaBackend, CudaTimings, TreeHash};
 use via_circuit_prover::Plonky2Backend;
+use via_circuit_prover::prover::{StepTimes, step_times};
 use via_circuits::aggregation::node::{AggregatedProof, NodeGrouping};
 use via_circuits::aggregation::Proof;
 use via_circuits::basic::CircuitId;
@@ -36,13 +37,16 @@ struct Comparison {
     /// The CUDA backend's phases in the runs the rows report (each circuit's fastest: a first
     /// proof also uploads the circuit's constants and sigmas).
     cuda_fastest: CudaTimings,
+    /// Per prover: our proofs' steps in the runs the rows report (none for plonky2's prover).
+    steps: Vec<StepTimes>,
 }
 
 impl Comparison {
     fn new(runs: usize, cuda: Option<&Arc<CudaBackend>>) -> Self {
         let provers = provers(cuda);
         let totals = vec![Duration::ZERO; provers.len()];
-        Self { provers, runs, totals, cuda: cuda.cloned(), cuda_fastest: CudaTimings::default() }
+        let steps = vec![StepTimes::default(); provers.len()];
+        Self { provers, runs, totals, cuda: cuda.cloned(), cuda_fastest: CudaTimings::default(), steps }
     }
 
     fn print_header(&self) {
@@ -67,24 +71,25 @@ impl Comparison {
         let mut last = None;
         for (i, prover) in self.provers.iter().enumerate() {
             use_prover(prover.clone());
-            let mut best = (Duration::MAX, 0.0, CudaTimings::default());
+            let mut best = (Duration::MAX, 0.0, CudaTimings::default(), StepTimes::default());
             // Only the CUDA prover's runs move the backend's readings; the others add nothing.
             let cuda_timings = || self.cuda.as_ref().map(|cuda| cuda.timings()).unwrap_or_default();
             for _ in 0..self.runs {
                 let input = input();
                 reset_peak_memory();
-                let before = cuda_timings();
+                let (before, steps_before) = (cuda_timings(), step_times());
                 let started = Instant::now();
                 let out = prove(input)?;
                 let time = started.elapsed();
                 if time < best.0 {
-                    best = (time, peak_memory_mib(), cuda_timings().since(&before));
+                    best = (time, peak_memory_mib(), cuda_timings().since(&before), step_times().since(&steps_before));
                 }
                 last = Some(out);
             }
             let baseline = *baseline.get_or_insert(best.0);
             self.totals[i] += best.0;
             self.cuda_fastest = self.cuda_fastest.add(&best.2);
+            self.steps[i] = self.steps[i].add(&best.3);
             print!(" | {:>6.2} s {:>5.2}x {:>5.0} MiB", best.0.as_secs_f64(), baseline.as_secs_f64() / best.0.as_secs_f64(), best.1);
         }
         println!();
@@ -97,6 +102,15 @@ impl Comparison {
             print!(" | {:>6.2} s {:>5.2}x {:>9}", total.as_secs_f64(), self.totals[0].as_secs_f64() / total.as_secs_f64(), "");
         }
         println!();
+    }
+
+    /// Where each of our provers' time went over the runs the rows report, step by step.
+    /// (plonky2's prover has no steps of ours, though its aggregation rows count our witness
+    /// generation, which every prover's aggregation circuits run.)
+    fn print_steps(&self) {
+        for (prover, steps) in self.provers.iter().zip(&self.steps).filter(|(prover, _)| matches!(prover, Prover::Ours(_))) {
+            println!("steps of {}: {}", prover.name(), steps.summary());
+        }
     }
 }
 
@@ -168,6 +182,7 @@ pub async fn run(config: BasicCircuitsConfig, txs: Option<usize>, runs: usize) -
     let final_layer = &circuits.final_layer;
     let proof = comparison.row(&format!("5 compression {} (final)", final_layer.layer), final_layer.data.common.degree_bits(), || Ok(final_layer.prove(&proof)?))?;
     comparison.print_totals();
+    comparison.print_steps();
     if let Some(cuda) = &cuda {
         // Its time over every proof it made, the feeder proofs too.
         let timings = cuda.timings();
