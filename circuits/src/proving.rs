@@ -8,6 +8,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use plonky2::iop::generator::generate_partial_witness;
 use plonky2::iop::witness::{PartialWitness, PartitionWitness};
 use plonky2::plonk::circuit_data::CircuitData;
 use plonky2::plonk::proof::ProofWithPublicInputs;
@@ -65,6 +66,17 @@ impl Prover {
         }
     }
 
+    /// Runs the circuit's generators on `inputs`, then proves: plonky2's prover runs them as
+    /// plonky2's own `prove` does (its generator loop), so that a baseline measured with it is
+    /// plonky2's; ours runs them in parallel waves.
+    pub fn prove<C: ProverConfig>(&self, data: &CircuitData<F, C, D>, inputs: PartialWitness<F>) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
+        let witness_vector = match self {
+            Self::Plonky2 => generate_partial_witness(inputs, &data.prover_only, &data.common)?,
+            Self::Ours(_) => generate_witness(inputs, &data.prover_only, &data.common)?,
+        };
+        self.prove_witness_vector(data, witness_vector)
+    }
+
     /// Proves from a witness vector (the generators already run).
     pub fn prove_witness_vector<C: ProverConfig>(&self, data: &CircuitData<F, C, D>, witness_vector: PartitionWitness<'_, F>) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
         match self {
@@ -98,8 +110,7 @@ pub fn chosen() -> Option<Prover> {
 
 /// Runs the circuit's generators on `inputs` and proves with this process's prover.
 pub fn prove<C: ProverConfig>(data: &CircuitData<F, C, D>, inputs: PartialWitness<F>) -> anyhow::Result<ProofWithPublicInputs<F, C, D>> {
-    let witness_vector = generate_witness(inputs, &data.prover_only, &data.common)?;
-    prove_witness_vector(data, witness_vector)
+    current().prove(data, inputs)
 }
 
 /// Whether a proof failed for its backend's sake rather than its witness's: plonky2's verifier
@@ -117,6 +128,31 @@ pub fn prove_witness_vector<C: ProverConfig>(data: &CircuitData<F, C, D>, witnes
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plonky2s_prover_runs_plonky2s_generators() {
+        use plonky2::field::types::Field;
+        use plonky2::iop::witness::WitnessWrite;
+        use via_circuit_prover::witness::WitnessError;
+        let mut builder = plonky2::plonk::circuit_builder::CircuitBuilder::<F, D>::new(plonky2::plonk::circuit_data::CircuitConfig::standard_recursion_config());
+        let x = builder.add_virtual_target();
+        let square = builder.mul(x, x);
+        builder.register_public_input(square);
+        let data = builder.build::<crate::config::C>();
+        let ours = Prover::Ours(Arc::new(CpuBackend::detect()));
+        for prover in [Prover::Plonky2, ours.clone()] {
+            let mut inputs = PartialWitness::new();
+            inputs.set_target(x, F::from_canonical_u64(7)).unwrap();
+            let proof = prover.prove(&data, inputs).unwrap();
+            assert_eq!(proof.public_inputs, [F::from_canonical_u64(49)], "{}", prover.name());
+            data.verify(proof).unwrap();
+        }
+        // With the input missing, each loop says so in its own words.
+        let plonky2s = Prover::Plonky2.prove(&data, PartialWitness::new()).unwrap_err();
+        assert!(plonky2s.downcast_ref::<WitnessError>().is_none() && plonky2s.to_string().contains("weren't run"), "{plonky2s}");
+        let ours = ours.prove(&data, PartialWitness::new()).unwrap_err();
+        assert!(matches!(ours.downcast_ref::<WitnessError>(), Some(WitnessError::Stalled(_))), "{ours}");
+    }
 
     #[test]
     fn backend_faults_are_told_from_bad_witnesses() {
