@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use crate::goldilocks::ProductSum;
 use plonky2::hash::poseidon::PoseidonHash;
 
+use crate::partial_products::{BrokenCopyConstraint, PermutationInputs};
 use crate::{Committed, F, MerkleHasher, ProverBackend};
 
 type FE = <F as Extendable<2>>::Extension;
@@ -95,6 +96,13 @@ pub fn commit<H: MerkleHasher>(backend: &dyn ProverBackend, polynomials: Vec<Pol
 pub fn commit_values<H: MerkleHasher>(backend: &dyn ProverBackend, values: &[PolynomialValues<F>], rate_bits: usize, blinding: bool, cap_height: usize) -> Commitment<H> {
     let (polynomials, tree) = H::commit_values(backend, values, rate_bits, salt_size(blinding), cap_height);
     Commitment { polynomials, tree }
+}
+
+/// Commits to the permutation argument's polynomials where the backend holds the wires' values
+/// and computes them (see [`ProverBackend::commit_permutation`]); `None` where it does not.
+pub fn commit_permutation<H: MerkleHasher>(backend: &dyn ProverBackend, inputs: &PermutationInputs<'_>, rate_bits: usize, blinding: bool, cap_height: usize) -> Option<Result<Commitment<H>, BrokenCopyConstraint>> {
+    let committed = H::commit_permutation(backend, inputs, rate_bits, salt_size(blinding), cap_height)?;
+    Some(committed.map(|(polynomials, tree)| Commitment { polynomials, tree }))
 }
 
 /// Elements appended to every leaf: a blinded commitment's salt, or none.

@@ -1,5 +1,6 @@
 //! The CUDA backend: coset LDEs, Merkle trees (Poseidon, and Keccak for a final layer's
-//! commitments) and, for circuits of the gates it knows, the quotient on an NVIDIA GPU, with kernels (`cuda/kernels.cu`) compiled at run time by NVRTC
+//! commitments), the permutation argument's Z and partial products and, for circuits of the
+//! gates it knows, the quotient on an NVIDIA GPU, with kernels (`cuda/kernels.cu`) compiled at run time by NVRTC
 //! for the device found.
 //!
 //! A commitment's LDE and tree stay on the device ([`ProverBackend::commit_lde`]): only its cap
@@ -41,8 +42,9 @@ use rayon::prelude::*;
 
 use crate::cpu::{CpuBackend, Simd, tree_from_levels, tree_height};
 use crate::poseidon::State;
+use crate::partial_products::{BrokenCopyConstraint, PermutationInputs};
 use crate::quotient::{CapName, GateRecord, QuotientInputs, QuotientShape};
-use crate::{Committed, F, FetchError, Keccak, MerkleHasher, Opening, ProverBackend};
+use crate::{Committed, CommittedValues, F, FetchError, Keccak, MerkleHasher, Opening, ProverBackend};
 
 // SAFETY: plain `repr(C)` structs of `u32`s, laid out as the kernels' structs of the same name.
 unsafe impl DeviceRepr for QuotientShape {}
@@ -58,6 +60,38 @@ const RETAINED_CONSTANTS: usize = 16;
 
 /// Proof-of-work candidates searched per launch: at 16 bits, the chance that none works is e^-4.
 const POW_BLOCK: u64 = 1 << 18;
+
+/// Rows per segment of the permutation's running product: each segment's product is taken by one
+/// thread, the segments' products scanned by one thread per repetition, then each segment's
+/// rows written from where its product starts.
+const PERMUTATION_SEGMENT: usize = 32;
+
+/// The most chunks of routed wires a row may have (the kernels' `MAX_PERMUTATION_CHUNKS`): a
+/// circuit with more has its partial products made on the CPU.
+const MAX_PERMUTATION_CHUNKS: usize = 32;
+
+/// The permutation kernels' sizes, laid out as the kernels' struct of that name.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct PermutationShape {
+    log_n: u32,
+    routed: u32,
+    chunk: u32,
+    /// Chunks per row: `routed / chunk`, rounded up.
+    width: u32,
+    challenges: u32,
+    segment: u32,
+}
+
+// SAFETY: a plain `repr(C)` struct of `u32`s, laid out as the kernels' struct of that name.
+unsafe impl DeviceRepr for PermutationShape {}
+
+impl PermutationShape {
+    fn new(log_n: usize, routed: usize, chunk: usize, challenges: usize) -> Self {
+        let u = |v: usize| u32::try_from(v).expect("a permutation's sizes fit in u32");
+        Self { log_n: u(log_n), routed: u(routed), chunk: u(chunk), width: u(routed.div_ceil(chunk)), challenges: u(challenges), segment: u(PERMUTATION_SEGMENT.min(1 << log_n)) }
+    }
+}
 
 /// Threads per block for every kernel: each thread works alone, so any multiple of a warp does.
 const THREADS: u32 = 256;
@@ -89,6 +123,8 @@ pub struct CudaTimings {
     pub kernels: Duration,
     /// Quotients evaluated on the device (of circuits whose gates the kernels know).
     pub quotients: usize,
+    /// Permutation arguments (Z and partial products) computed on the device.
+    pub partial_products: usize,
     /// Calls the device failed, each then done on the CPU (and logged as an error).
     pub failures: usize,
 }
@@ -100,12 +136,12 @@ impl CudaTimings {
 
     /// The time spent between `earlier` and `self`, readings of one backend.
     pub fn since(&self, earlier: &Self) -> Self {
-        Self { host: self.host - earlier.host, transfers: self.transfers - earlier.transfers, kernels: self.kernels - earlier.kernels, quotients: self.quotients - earlier.quotients, failures: self.failures - earlier.failures }
+        Self { host: self.host - earlier.host, transfers: self.transfers - earlier.transfers, kernels: self.kernels - earlier.kernels, quotients: self.quotients - earlier.quotients, partial_products: self.partial_products - earlier.partial_products, failures: self.failures - earlier.failures }
     }
 
     /// Both readings' times together.
     pub fn add(&self, other: &Self) -> Self {
-        Self { host: self.host + other.host, transfers: self.transfers + other.transfers, kernels: self.kernels + other.kernels, quotients: self.quotients + other.quotients, failures: self.failures + other.failures }
+        Self { host: self.host + other.host, transfers: self.transfers + other.transfers, kernels: self.kernels + other.kernels, quotients: self.quotients + other.quotients, partial_products: self.partial_products + other.partial_products, failures: self.failures + other.failures }
     }
 
     /// One line for a report: each phase's time and share, over `calls` calls.
@@ -197,6 +233,10 @@ impl CudaBackend {
             transpose: function("transpose")?,
             gather: function("gather")?,
             quotient: function("quotient")?,
+            permutation_quotients: function("permutation_quotients")?,
+            permutation_segments: function("permutation_segments")?,
+            permutation_scan: function("permutation_scan")?,
+            permutation_values: function("permutation_values")?,
         };
         let device = format!("{} (sm_{major}{minor})", context.name()?);
         // A second stream for downloads, so an LDE's rows come down while its tree is hashed.
@@ -402,6 +442,14 @@ impl ProverBackend for CudaBackend {
         }
     }
 
+    fn commit_permutation(&self, inputs: &PermutationInputs<'_>, rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<Result<CommittedValues, BrokenCopyConstraint>> {
+        self.permutation_on_device::<PoseidonHash>(inputs, rate_bits, salt_size, cap_height)
+    }
+
+    fn commit_permutation_keccak(&self, inputs: &PermutationInputs<'_>, rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<Result<CommittedValues<Keccak>, BrokenCopyConstraint>> {
+        self.permutation_on_device::<Keccak>(inputs, rate_bits, salt_size, cap_height)
+    }
+
     fn lde_merkle_tree(&self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> MerkleTree<F, PoseidonHash> {
         check_lengths(polynomials.iter().map(PolynomialCoeffs::len));
         let height = tree_height(polynomials[0].len() << rate_bits, cap_height);
@@ -419,6 +467,25 @@ impl ProverBackend for CudaBackend {
 }
 
 impl CudaBackend {
+    /// See [`ProverBackend::commit_permutation`]: computed from the wires' values the wires
+    /// commitment left on the device, committed there.
+    fn permutation_on_device<H: DeviceHash>(&self, inputs: &PermutationInputs<'_>, rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<Result<CommittedValues<H>, BrokenCopyConstraint>> {
+        let height = tree_height((1usize << inputs.degree_bits) << rate_bits, cap_height);
+        let result = self.lock().commit_permutation::<H>(inputs, rate_bits, salt_size, height - cap_height);
+        match result {
+            Ok(committed) => committed.map(|committed| {
+                committed.map(|(lde, digests, levels, cap, coefficients)| -> CommittedValues<H> {
+                    (coefficients.expect("values' coefficients come back"), Box::new(DeviceTree { gpu: self.gpu.clone(), lde, digests, levels, cap }))
+                })
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, degree_bits = inputs.degree_bits, "the GPU failed to compute the partial products; computing them on the CPU");
+                self.count_failure();
+                None
+            }
+        }
+    }
+
     /// See [`ProverBackend::commit_lde`]: the LDE and its tree stay on the device, and only the
     /// cap (and values' coefficients) come back.
     #[allow(clippy::type_complexity)]
@@ -544,6 +611,10 @@ struct Kernels {
     transpose: CudaFunction,
     gather: CudaFunction,
     quotient: CudaFunction,
+    permutation_quotients: CudaFunction,
+    permutation_segments: CudaFunction,
+    permutation_scan: CudaFunction,
+    permutation_values: CudaFunction,
 }
 
 /// A commitment's LDE kept on the device: its columns (with any salt columns after them), in
@@ -555,6 +626,16 @@ struct RetainedLde {
     columns: CudaSlice<u64>,
     size: usize,
     width: usize,
+    /// For a commitment to values, those values (column by column, `n` each, canonical): the
+    /// wires', which the permutation's kernels read.
+    values: Option<(CudaSlice<u64>, usize)>,
+}
+
+/// A circuit's sigmas on the subgroup (routed wire after routed wire, canonical), named by its
+/// constants-and-sigmas commitment's cap.
+struct RetainedSigmas {
+    name: CapName,
+    values: CudaSlice<u64>,
 }
 
 /// A circuit's constants-and-sigmas rows on the device, named by their commitment's cap.
@@ -593,6 +674,12 @@ struct Buffers {
     ldes: VecDeque<Arc<RetainedLde>>,
     /// The latest circuits' constants and sigmas, newest first.
     constants: VecDeque<RetainedConstants>,
+    /// The latest circuits' sigmas on the subgroup, newest first.
+    sigmas: VecDeque<RetainedSigmas>,
+    /// The subgroup's points (powers of its generator), by log length.
+    subgroup_points: HashMap<usize, CudaSlice<u64>>,
+    /// Each row's chunk quotients, for the permutation's running product.
+    permutation: Option<CudaSlice<u64>>,
     /// The quotient's values.
     quotient: Option<CudaSlice<u64>>,
 }
@@ -768,7 +855,7 @@ impl Gpu {
     fn lde(&mut self, polynomials: &[PolynomialCoeffs<F>], rate_bits: usize, salt_size: usize, levels_above: Option<usize>) -> Result<(Vec<Vec<F>>, Option<Vec<Vec<HashOut<F>>>>), DriverError> {
         let Gpu { stream, copies, kernels: k, buffers, timings } = self;
         let mut laps = Laps::start(stream, timings);
-        let (width, size) = coset_lde(stream, k, buffers, &mut laps, LdeInput::Coefficients(polynomials), rate_bits, salt_size)?;
+        let (width, size, _) = coset_lde(stream, k, buffers, &mut laps, LdeInput::Coefficients(polynomials), rate_bits, salt_size)?;
         let data = buffers.columns.as_ref().expect("the LDE's columns");
         let rows = grown(stream, &mut buffers.rows, width * size)?;
         transpose(stream, k, data, width, size, rows)?;
@@ -789,7 +876,7 @@ impl Gpu {
             None => None,
         };
         if let Some(cap) = levels.as_ref().and_then(|levels| levels.last()) {
-            retain(buffers, CapName::of(&MerkleCap::<F, PoseidonHash>(cap.clone())), size, width);
+            retain(buffers, CapName::of(&MerkleCap::<F, PoseidonHash>(cap.clone())), size, width, None);
         }
         Ok((rows, levels))
     }
@@ -802,13 +889,13 @@ impl Gpu {
     fn commit<H: DeviceHash>(&mut self, input: LdeInput<'_>, rate_bits: usize, salt_size: usize, levels_above: usize) -> Result<(Arc<RetainedLde>, CudaSlice<u64>, Levels, MerkleCap<F, H>, Option<Vec<PolynomialCoeffs<F>>>), DriverError> {
         let Gpu { stream, copies, kernels: k, buffers, timings } = self;
         let mut laps = Laps::start(stream, timings);
-        let (width, size) = coset_lde(stream, k, buffers, &mut laps, input, rate_bits, salt_size)?;
+        let (width, size, values) = coset_lde(stream, k, buffers, &mut laps, input, rate_bits, salt_size)?;
         let levels = Levels::new(size, levels_above);
         // The commitment's own buffer: its paths are read from it until its proof is made.
         let mut digests = unsafe { stream.alloc::<u64>(levels.total) }?;
         hash_lde::<H>(stream, k, buffers.columns.as_ref().expect("the LDE's columns"), width, &levels, &mut digests)?;
         let coefficients = match input {
-            LdeInput::Values(_) => {
+            LdeInput::Values(_) | LdeInput::OnDevice { .. } => {
                 let (count, n) = input.shape();
                 Some(laps.untimed(|timings| download_coefficients(copies, buffers, count, n, timings))?)
             }
@@ -817,8 +904,59 @@ impl Gpu {
         laps.lap(kernels)?;
         let cap = MerkleCap(stream.clone_dtoh(&digests.slice(levels.cap()))?.chunks_exact(4).map(H::digest).collect());
         laps.lap(transfers)?;
-        let lde = retain(buffers, CapName::of(&cap), size, width);
+        let lde = retain(buffers, CapName::of(&cap), size, width, values);
         Ok((lde, digests, levels, cap, coefficients))
+    }
+
+    /// The permutation argument's polynomials computed from the wires' values kept with their
+    /// commitment, then committed as values ([`Self::commit`]); or the repetition whose Z does
+    /// not return to one. `None` where the wires' values are no longer on the device or a row
+    /// has more chunks than the kernels take.
+    #[allow(clippy::type_complexity)]
+    fn commit_permutation<H: DeviceHash>(&mut self, inputs: &PermutationInputs<'_>, rate_bits: usize, salt_size: usize, levels_above: usize) -> Result<Option<Result<(Arc<RetainedLde>, CudaSlice<u64>, Levels, MerkleCap<F, H>, Option<Vec<PolynomialCoeffs<F>>>), BrokenCopyConstraint>>, DriverError> {
+        let (routed, n, challenges) = (inputs.sigmas.len(), 1usize << inputs.degree_bits, inputs.betas.len());
+        let shape = PermutationShape::new(inputs.degree_bits, routed, inputs.chunk, challenges);
+        let Some(wires) = self.buffers.ldes.iter().find(|lde| lde.name == inputs.wires).cloned() else { return Ok(None) };
+        let Some((wire_values, _)) = wires.values.as_ref().filter(|(values, values_n)| *values_n == n && values.len() >= routed * n) else { return Ok(None) };
+        if shape.width as usize > MAX_PERMUTATION_CHUNKS {
+            return Ok(None);
+        }
+        let count = challenges * n / shape.segment as usize;
+        {
+            let Gpu { stream, kernels: k, buffers, timings, .. } = self;
+            let mut laps = Laps::start(stream, timings);
+            if !buffers.sigmas.iter().any(|kept| kept.name == inputs.constants_sigmas) {
+                // Uploaded once per circuit.
+                let flat: Vec<u64> = inputs.sigmas.iter().flat_map(|column| column.iter().map(|x| x.to_canonical_u64())).collect();
+                laps.lap(host)?;
+                buffers.sigmas.push_front(RetainedSigmas { name: inputs.constants_sigmas.clone(), values: stream.clone_htod(&flat)? });
+                buffers.sigmas.truncate(RETAINED_CONSTANTS);
+            }
+            let sigmas = &buffers.sigmas.iter().find(|kept| kept.name == inputs.constants_sigmas).expect("kept just now or before").values;
+            let points = table(stream, &mut buffers.subgroup_points, inputs.degree_bits, F::ONE, F::primitive_root_of_unity(inputs.degree_bits), n)?;
+            let params: Vec<u64> = inputs.betas.iter().chain(inputs.gammas).chain(inputs.beta_ks.iter().flat_map(|ks| &ks[..routed])).map(|x| x.to_canonical_u64()).collect();
+            let params = stream.clone_htod(&params)?;
+            let mut segments = unsafe { stream.alloc::<u64>(count) }?;
+            let mut totals = unsafe { stream.alloc::<u64>(challenges) }?;
+            laps.lap(transfers)?;
+
+            let quotients = grown(stream, &mut buffers.permutation, challenges * n * shape.width as usize)?;
+            unsafe { stream.launch_builder(&k.permutation_quotients).arg(wire_values).arg(sigmas).arg(points).arg(&params).arg(&shape).arg(&mut *quotients).launch(launch_config(challenges * n)) }?;
+            unsafe { stream.launch_builder(&k.permutation_segments).arg(&*quotients).arg(&shape).arg(&mut segments).launch(launch_config(count)) }?;
+            unsafe { stream.launch_builder(&k.permutation_scan).arg(&mut segments).arg(&shape).arg(&mut totals).launch(launch_config(challenges)) }?;
+            let columns = grown(stream, &mut buffers.rows, challenges * shape.width as usize * n)?;
+            unsafe { stream.launch_builder(&k.permutation_values).arg(&*quotients).arg(&segments).arg(&shape).arg(columns).launch(launch_config(count)) }?;
+            laps.lap(kernels)?;
+            let totals = stream.clone_dtoh(&totals)?;
+            laps.lap(transfers)?;
+            if let Some(challenge) = totals.iter().position(|&total| total != 1) {
+                return Ok(Some(Err(BrokenCopyConstraint { challenge })));
+            }
+        }
+        let input = LdeInput::OnDevice { count: challenges * shape.width as usize, n };
+        let committed = self.commit::<H>(input, rate_bits, salt_size, levels_above)?;
+        self.timings.partial_products += 1;
+        Ok(Some(Ok(committed)))
     }
 
     /// `source[p]` for each of `positions`.
@@ -892,6 +1030,8 @@ impl Gpu {
 enum LdeInput<'a> {
     Coefficients(&'a [PolynomialCoeffs<F>]),
     Values(&'a [PolynomialValues<F>]),
+    /// `count` columns of `n` values a kernel left in `buffers.rows`.
+    OnDevice { count: usize, n: usize },
 }
 
 impl LdeInput<'_> {
@@ -900,6 +1040,7 @@ impl LdeInput<'_> {
         match self {
             Self::Coefficients(p) => (p.len(), p[0].len()),
             Self::Values(v) => (v.len(), v[0].len()),
+            Self::OnDevice { count, n } => (count, n),
         }
     }
 }
@@ -907,8 +1048,10 @@ impl LdeInput<'_> {
 /// Uploads `input` and computes its coset LDE into `buffers.columns` in leaf order
 /// (bit-reversed, as the NTT leaves it), with `salt_size` columns of random elements after them;
 /// values are interpolated into `buffers.input` on the way. Returns the LDE's width (columns
-/// with the salt's) and size.
-fn coset_lde(stream: &Arc<CudaStream>, k: &Kernels, buffers: &mut Buffers, laps: &mut Laps<'_>, input: LdeInput<'_>, rate_bits: usize, salt_size: usize) -> Result<(usize, usize), DriverError> {
+/// with the salt's) and size, and uploaded values, copied before their interpolation (a wires
+/// commitment's: the permutation's kernels read them).
+#[allow(clippy::type_complexity)]
+fn coset_lde(stream: &Arc<CudaStream>, k: &Kernels, buffers: &mut Buffers, laps: &mut Laps<'_>, input: LdeInput<'_>, rate_bits: usize, salt_size: usize) -> Result<(usize, usize, Option<(CudaSlice<u64>, usize)>), DriverError> {
     let (columns, n) = input.shape();
     let width = columns + salt_size;
     let log_n = n.trailing_zeros() as usize;
@@ -925,7 +1068,12 @@ fn coset_lde(stream: &Arc<CudaStream>, k: &Kernels, buffers: &mut Buffers, laps:
             stream.memcpy_htod(&staged.as_slice()?[..columns * n], input)?;
         }
         LdeInput::Values(values) => upload_values(stream, buffers, laps, values)?,
+        LdeInput::OnDevice { .. } => {}
     }
+    let values = match input {
+        LdeInput::Values(_) => Some((stream.clone_dtod(&buffers.rows.as_ref().expect("uploaded").slice(..columns * n))?, n)),
+        _ => None,
+    };
     let data = grown(stream, &mut buffers.columns, width * size)?;
     if salt_size > 0 {
         stream.memcpy_htod(as_u64s(&salt), &mut data.slice_mut(columns * size..width * size))?;
@@ -934,7 +1082,7 @@ fn coset_lde(stream: &Arc<CudaStream>, k: &Kernels, buffers: &mut Buffers, laps:
     table(stream, &mut buffers.twiddles, log_size, F::ONE, F::primitive_root_of_unity(log_size), size / 2)?;
     laps.lap(transfers)?;
 
-    if let LdeInput::Values(_) = input {
+    if let LdeInput::Values(_) | LdeInput::OnDevice { .. } = input {
         interpolate_values(stream, k, buffers, columns, n, false)?;
     }
     let (input, data) = (buffers.input.as_ref().expect("coefficients"), buffers.columns.as_mut().expect("grown"));
@@ -942,7 +1090,7 @@ fn coset_lde(stream: &Arc<CudaStream>, k: &Kernels, buffers: &mut Buffers, laps:
     let (log_n32, log_size32, total) = (log_n as u32, log_size as u32, (columns * size) as u64);
     unsafe { stream.launch_builder(&k.coset_spread).arg(input).arg(&log_n32).arg(&log_size32).arg(shift_powers).arg(&total).arg(&mut *data).launch(launch_config(columns * size)) }?;
     dif_stages(stream, k, data, columns, log_size, twiddles)?;
-    Ok((width, size))
+    Ok((width, size, values))
 }
 
 /// Every radix-2 decimation-in-frequency stage over `columns` columns of `2^log_size` values in
@@ -1017,9 +1165,9 @@ fn hash_lde<H: DeviceHash>(stream: &Arc<CudaStream>, k: &Kernels, columns: &Cuda
 
 /// Keeps the LDE in `buffers.columns` on the device, named by its commitment's cap, among the
 /// latest; the next LDE gets a buffer of its own (the oldest one's, if its commitment is gone).
-fn retain(buffers: &mut Buffers, name: CapName, size: usize, width: usize) -> Arc<RetainedLde> {
+fn retain(buffers: &mut Buffers, name: CapName, size: usize, width: usize, values: Option<(CudaSlice<u64>, usize)>) -> Arc<RetainedLde> {
     let columns = buffers.columns.take().expect("the LDE's columns");
-    let lde = Arc::new(RetainedLde { name, columns, size, width });
+    let lde = Arc::new(RetainedLde { name, columns, size, width, values });
     buffers.ldes.push_front(lde.clone());
     if buffers.ldes.len() > RETAINED_LDES {
         buffers.columns = buffers.ldes.pop_back().and_then(Arc::into_inner).map(|oldest| oldest.columns);
@@ -1278,28 +1426,44 @@ mod tests {
         assert!(source.contains(&format!("{}ULL", ALL_ROUND_CONSTANTS[0])));
     }
 
-    /// The tree kernels compiled for the CPU by the host's C++ compiler (`cuda/host.cpp`): their
-    /// hashing checked wherever the tests run, not only where a GPU is lent.
+    /// The kernels compiled for the CPU by the host's C++ compiler (`cuda/host.cpp`), once per
+    /// test process: their arithmetic checked wherever the tests run, not only where a GPU is lent.
+    fn host_kernels() -> &'static std::path::Path {
+        static HOST: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+        HOST.get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("via-kernels-on-the-host-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("kernels.cu"), kernel_source()).unwrap();
+            std::fs::write(dir.join("host.cpp"), include_str!("cuda/host.cpp")).unwrap();
+            let host = dir.join("host");
+            let compiled = std::process::Command::new("c++").args(["-O1", "-std=c++17", "-Wno-unknown-pragmas", "-o"]).arg(&host).arg(dir.join("host.cpp")).output();
+            let compiled = compiled.unwrap_or_else(|e| panic!("running c++, a C++ compiler (infra/install.sh installs g++): {e}"));
+            assert!(compiled.status.success(), "compiling the kernels for the host: {}", String::from_utf8_lossy(&compiled.stderr));
+            host
+        })
+    }
+
+    /// What the host-compiled kernels of `mode` make of `input` (see `cuda/host.cpp`).
+    fn on_the_host(mode: &str, input: &[u64]) -> Vec<u64> {
+        let host = host_kernels();
+        let unique = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let (input_path, output_path) = (host.with_extension(format!("{mode}-{unique}.in")), host.with_extension(format!("{mode}-{unique}.out")));
+        std::fs::write(&input_path, input.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+        let status = std::process::Command::new(host).arg(mode).arg(&input_path).arg(&output_path).status().unwrap();
+        assert!(status.success(), "the host driver, {mode}: {status}");
+        let out = std::fs::read(&output_path).unwrap().chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("eight bytes"))).collect();
+        std::fs::remove_file(input_path).ok();
+        std::fs::remove_file(output_path).ok();
+        out
+    }
+
     #[test]
     fn the_tree_kernels_compiled_for_the_host_hash_as_the_cpu_backend() {
-        use std::process::Command;
-        let dir = std::env::temp_dir().join(format!("via-tree-kernels-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("kernels.cu"), kernel_source()).unwrap();
-        std::fs::write(dir.join("host.cpp"), include_str!("cuda/host.cpp")).unwrap();
-        let host = dir.join("host");
-        let compiled = Command::new("c++").args(["-O1", "-std=c++17", "-Wno-unknown-pragmas", "-o"]).arg(&host).arg(dir.join("host.cpp")).output();
-        let compiled = compiled.unwrap_or_else(|e| panic!("running c++, a C++ compiler (infra/install.sh installs g++): {e}"));
-        assert!(compiled.status.success(), "compiling the kernels for the host: {}", String::from_utf8_lossy(&compiled.stderr));
         // The cap's words as the kernels hash it, from leaves laid out as rows or as columns.
         let cap_words = |hash: &str, leaves: &[Vec<F>], cap_height: usize, layout: u64| -> Vec<u64> {
             let mut input = vec![leaves.len() as u64, leaves[0].len() as u64, cap_height as u64, layout];
             input.extend(leaves.iter().flatten().map(|x| x.0));
-            let (input_path, output_path) = (dir.join("leaves"), dir.join("cap"));
-            std::fs::write(&input_path, input.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
-            let status = Command::new(&host).arg(hash).arg(&input_path).arg(&output_path).status().unwrap();
-            assert!(status.success(), "the host driver: {status}");
-            std::fs::read(&output_path).unwrap().chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("eight bytes"))).collect()
+            on_the_host(hash, &input)
         };
         let cpu = CpuBackend::detect();
         let mut rng = rand::rngs::StdRng::seed_from_u64(26);
@@ -1323,7 +1487,55 @@ mod tests {
                 }
             }
         }
-        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_permutation_kernels_compiled_for_the_host_make_z_and_the_partial_products() {
+        // A row of one chunk, a last chunk short of the others, and a standard circuit's 80
+        // routed wires in chunks of 8; down to two rows, and more rows than a segment.
+        for (log_n, routed, chunk) in [(1, 5, 8), (3, 20, 8), (6, 80, 8), (7, 13, 4)] {
+            let n = 1usize << log_n;
+            let points: Vec<F> = F::two_adic_subgroup(log_n);
+            let ks: Vec<F> = (0..routed).map(|_| F::rand()).collect();
+            let wires: Vec<Vec<F>> = (0..routed).map(|_| F::rand_vec(n)).collect();
+            // Sigmas at random (Z does not return to one), and the identity (it does).
+            let identity: Vec<Vec<F>> = ks.iter().map(|&k| points.iter().map(|&x| k * x).collect()).collect();
+            for (sigmas, holds) in [((0..routed).map(|_| F::rand_vec(n)).collect::<Vec<_>>(), false), (identity, true)] {
+                let (betas, gammas) = (F::rand_vec(2), F::rand_vec(2));
+                let beta_ks: Vec<Vec<F>> = betas.iter().map(|&beta| ks.iter().map(|&k| beta * k).collect()).collect();
+                let shape = PermutationShape::new(log_n, routed, chunk, 2);
+                let mut input = vec![log_n as u64, routed as u64, chunk as u64, 2, shape.segment as u64];
+                for values in [&wires, &sigmas] {
+                    input.extend(values.iter().flatten().map(|x| x.to_canonical_u64()));
+                }
+                input.extend(points.iter().chain(&betas).chain(&gammas).chain(beta_ks.iter().flatten()).map(|x| x.to_canonical_u64()));
+                let out = on_the_host("permutation", &input);
+                // The definition, row by row: Z(g^0) = 1, and each chunk's quotient taken in turn.
+                let width = routed.div_ceil(chunk);
+                let (mut zs, mut partials, mut totals) = (Vec::new(), Vec::new(), Vec::new());
+                for r in 0..2 {
+                    let (mut z, mut column, mut rows) = (F::ONE, Vec::new(), vec![Vec::new(); width - 1]);
+                    for i in 0..n {
+                        column.push(z);
+                        for c in 0..width {
+                            let wires_of_chunk = c * chunk..((c + 1) * chunk).min(routed);
+                            let numerator: F = wires_of_chunk.clone().map(|j| wires[j][i] + beta_ks[r][j] * points[i] + gammas[r]).product();
+                            let denominator: F = wires_of_chunk.map(|j| wires[j][i] + betas[r] * sigmas[j][i] + gammas[r]).product();
+                            z *= numerator / denominator;
+                            if let Some(partial) = rows.get_mut(c) {
+                                partial.push(z);
+                            }
+                        }
+                    }
+                    zs.push(column);
+                    partials.extend(rows);
+                    totals.push(z);
+                }
+                let expected: Vec<u64> = zs.iter().chain(&partials).flatten().chain(&totals).map(|x| x.to_canonical_u64()).collect();
+                assert_eq!(out, expected, "2^{log_n} rows, {routed} routed wires in chunks of {chunk}, the permutation holds: {holds}");
+                assert_eq!(totals.iter().all(|t| *t == F::ONE), holds, "Z returns to one exactly where the permutation holds");
+            }
+        }
     }
 
     #[test]

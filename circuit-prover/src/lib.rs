@@ -19,8 +19,8 @@
 //! - [`ntt`]: coset LDEs of eight polynomials per AVX-512 pass (four per AVX2 pass), written as
 //!   Merkle leaves.
 //! - [`witness`]: witness generation, the circuit's generators run in parallel waves.
-//! - `partial_products`: the permutation argument's factors multiplied a chunk at a time, rows
-//!   side by side in SIMD lanes.
+//! - [`partial_products`]: the permutation argument's factors multiplied a chunk at a time, rows
+//!   side by side in SIMD lanes, and what a backend takes to compute them itself.
 //! - [`poseidon`]: the Poseidon permutation over Goldilocks on many states at once, eight per
 //!   AVX-512 vector or four per AVX2 vector, plonky2's scalar code otherwise.
 
@@ -32,7 +32,7 @@ mod gates;
 mod goldilocks;
 mod keccak;
 pub mod ntt;
-mod partial_products;
+pub mod partial_products;
 pub mod poseidon;
 pub mod prover;
 pub mod quotient;
@@ -50,6 +50,7 @@ use plonky2::iop::challenger::Challenger;
 use plonky2::plonk::config::Hasher;
 
 use crate::cpu::Simd;
+use crate::partial_products::{BrokenCopyConstraint, PermutationInputs};
 
 /// The field every circuit of ours is over.
 pub type F = GoldilocksField;
@@ -131,6 +132,22 @@ pub trait ProverBackend: Send + Sync {
         None
     }
 
+    /// The permutation argument's polynomials (every repetition's Z, then every repetition's
+    /// partial products, as values on the subgroup) computed where the backend holds the wires'
+    /// values and committed there, as [`Self::commit_values`] commits values: their coefficients
+    /// and the commitment, or the repetition whose Z does not return to one. `None` where this
+    /// backend does not (the prover computes them on the CPU and commits them).
+    fn commit_permutation(&self, inputs: &PermutationInputs<'_>, rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<Result<CommittedValues, BrokenCopyConstraint>> {
+        let _ = (inputs, rate_bits, salt_size, cap_height);
+        None
+    }
+
+    /// [`Self::commit_permutation`] with a [`Keccak`] commitment (a final layer's).
+    fn commit_permutation_keccak(&self, inputs: &PermutationInputs<'_>, rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<Result<CommittedValues<Keccak>, BrokenCopyConstraint>> {
+        let _ = (inputs, rate_bits, salt_size, cap_height);
+        None
+    }
+
     /// The SIMD width this backend hashes Keccak with on the CPU (a final layer's trees where the
     /// backend does not commit with Keccak itself, FRI's commit-phase trees, and the proof of
     /// work): none by default, one message at a
@@ -163,6 +180,9 @@ pub trait ProverBackend: Send + Sync {
         None
     }
 }
+
+/// Polynomials committed to from their values: their coefficients and the commitment.
+pub type CommittedValues<H = PoseidonHash> = (Vec<PolynomialCoeffs<F>>, Box<dyn Committed<H>>);
 
 /// A committed row (a Merkle leaf) with its path to the cap: what a FRI query opens.
 pub type Opening<H = PoseidonHash> = (Vec<F>, MerkleProof<F, H>);
@@ -218,6 +238,10 @@ pub trait MerkleHasher: Hasher<F> + 'static {
     /// [`ProverBackend::commit_values`].
     fn commit_values(backend: &dyn ProverBackend, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> (Vec<PolynomialCoeffs<F>>, Box<dyn Committed<Self>>);
 
+    /// The permutation's polynomials computed and committed where the backend holds the wires'
+    /// values, as [`ProverBackend::commit_permutation`].
+    fn commit_permutation(backend: &dyn ProverBackend, inputs: &PermutationInputs<'_>, rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<Result<CommittedValues<Self>, BrokenCopyConstraint>>;
+
     /// FRI's proof of work: observes `pending` (the final polynomial's coefficients) on
     /// `challenger`, which has just drawn a challenge, then finds a witness whose observation
     /// makes the next challenge have `bits` leading zeros, observes it and draws that challenge.
@@ -235,6 +259,10 @@ impl MerkleHasher for PoseidonHash {
 
     fn commit_values(backend: &dyn ProverBackend, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> (Vec<PolynomialCoeffs<F>>, Box<dyn Committed<Self>>) {
         backend.commit_values(values, rate_bits, salt_size, cap_height)
+    }
+
+    fn commit_permutation(backend: &dyn ProverBackend, inputs: &PermutationInputs<'_>, rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<Result<CommittedValues<Self>, BrokenCopyConstraint>> {
+        backend.commit_permutation(inputs, rate_bits, salt_size, cap_height)
     }
 
     fn proof_of_work(backend: &dyn ProverBackend, challenger: &mut Challenger<F, Self>, pending: &[F], bits: u32) -> F {
@@ -262,6 +290,10 @@ impl MerkleHasher for Keccak {
             let tree = Self::commit_lde(backend, &polynomials, rate_bits, salt_size, cap_height);
             (polynomials, tree)
         })
+    }
+
+    fn commit_permutation(backend: &dyn ProverBackend, inputs: &PermutationInputs<'_>, rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<Result<CommittedValues<Self>, BrokenCopyConstraint>> {
+        backend.commit_permutation_keccak(inputs, rate_bits, salt_size, cap_height)
     }
 
     fn proof_of_work(backend: &dyn ProverBackend, challenger: &mut Challenger<F, Self>, pending: &[F], bits: u32) -> F {

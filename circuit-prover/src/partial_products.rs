@@ -1,11 +1,38 @@
 //! The permutation argument's factors, multiplied a chunk at a time: per trace row and chunk of
 //! routed wires, the product of the numerators `wire + beta·k_j·x + gamma` and of the
 //! denominators `wire + beta·sigma_j + gamma`. About 340 field products per row and challenge,
-//! the bulk of the partial products' time (which stay on the CPU on every backend), and of the
-//! permutation argument's terms in a quotient evaluated on the CPU; with SIMD a register's lanes
-//! hold consecutive rows, whose wires and points lie side by side.
+//! the bulk of the partial products' time on the CPU, and of the permutation argument's terms in
+//! a quotient evaluated on the CPU; with SIMD a register's lanes hold consecutive rows, whose
+//! wires and points lie side by side. A backend that holds the wires' values where it committed
+//! them (the CUDA backend) computes Z and the partial products there instead, from
+//! [`PermutationInputs`].
 
 use crate::F;
+use crate::quotient::CapName;
+
+/// What a backend takes to compute the permutation argument's Z and partial products where it
+/// committed the wires: the wires commitment's name (the backend kept the values it committed
+/// to), the circuit's sigmas on the subgroup (named by its constants-and-sigmas commitment, for
+/// the backend to keep), and the transcript's challenges.
+pub struct PermutationInputs<'a> {
+    pub wires: CapName,
+    pub constants_sigmas: CapName,
+    /// Each routed wire's sigma on the subgroup.
+    pub sigmas: &'a [Vec<F>],
+    pub degree_bits: usize,
+    /// Factors per chunk (the quotient degree factor).
+    pub chunk: usize,
+    pub betas: &'a [F],
+    pub gammas: &'a [F],
+    /// `beta·k_j` per repetition and routed wire.
+    pub beta_ks: &'a [Vec<F>],
+}
+
+/// A repetition whose Z does not return to one: the witness breaks a copy constraint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BrokenCopyConstraint {
+    pub challenge: usize,
+}
 use crate::cpu::Simd;
 
 /// One challenge's factors over rows: a circuit's trace (the partial products) or a batch of

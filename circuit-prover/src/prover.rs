@@ -26,10 +26,10 @@ use std::ops::Range;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::commit::{Commitment, CommitmentRef, SALT_SIZE, commit, commit_values};
+use crate::commit::{Commitment, CommitmentRef, SALT_SIZE, commit, commit_permutation, commit_values};
 use crate::cpu::Simd;
 use crate::goldilocks::ProductSum;
-use crate::partial_products::Factors;
+use crate::partial_products::{Factors, PermutationInputs};
 use crate::quotient::{self, CapName};
 use crate::{F, MerkleHasher, ProverBackend};
 
@@ -145,9 +145,16 @@ pub fn prove_with_partition_witness<C: ProverConfig>(
     let gammas = challenger.get_n_challenges(config.num_challenges);
 
     let permutation = Permutation::new(&betas, &gammas, &common_data.k_is);
-    let zs_partial_products = circuit.permutation_polys(&wires, &permutation)?;
-    phases.done("partial products");
-    let zs_commitment = commit_oracle(&zs_partial_products, Oracle::ZsPartialProducts);
+    // Where the backend holds the wires' values it computes Z and the partial products itself.
+    let oracle = Oracle::ZsPartialProducts;
+    let zs_commitment = match commit_permutation::<C::MerkleHash>(backend, &circuit.permutation_inputs(&wires_commitment, &permutation), rate_bits, oracle.salted(config), cap_height) {
+        Some(committed) => committed.map_err(|broken| ProveError::CopyConstraint { challenge: broken.challenge })?,
+        None => {
+            let zs_partial_products = circuit.permutation_polys(&wires, &permutation)?;
+            phases.done("partial products");
+            commit_oracle(&zs_partial_products, oracle)
+        }
+    };
     phases.done("partial products commitment");
     challenger.observe_cap::<C::MerkleHash>(zs_commitment.tree.cap());
     let alphas = challenger.get_n_challenges(config.num_challenges);
@@ -354,6 +361,21 @@ impl<C: ProverConfig> Circuit<'_, C> {
     fn verifier_data(&self) -> VerifierCircuitData<F, C, D> {
         let verifier_only = VerifierOnlyCircuitData { constants_sigmas_cap: self.prover_data.constants_sigmas_commitment.merkle_tree.cap.clone(), circuit_digest: self.prover_data.circuit_digest };
         VerifierCircuitData { verifier_only, common: self.common_data.clone() }
+    }
+
+    /// What a backend takes to compute the permutation argument's polynomials where it committed
+    /// the wires.
+    fn permutation_inputs<'a>(&'a self, wires_commitment: &Commitment<C::MerkleHash>, permutation: &'a Permutation<'_>) -> PermutationInputs<'a> {
+        PermutationInputs {
+            wires: CapName::of(wires_commitment.tree.cap()),
+            constants_sigmas: CapName::of(&self.prover_data.constants_sigmas_commitment.merkle_tree.cap),
+            sigmas: &self.prover_data.sigmas,
+            degree_bits: self.common_data.degree_bits(),
+            chunk: self.common_data.quotient_degree_factor,
+            betas: permutation.betas,
+            gammas: permutation.gammas,
+            beta_ks: &permutation.beta_ks,
+        }
     }
 
     /// The permutation argument's polynomials in plonky2's order: every repetition's `Z`, then every

@@ -146,13 +146,14 @@ fn the_cuda_backend_evaluates_the_quotient_where_the_ldes_lie() {
     assert_eq!(cuda.timings().failures, 0, "calls failed on the GPU (see the error logs)");
 }
 
-/// Proves `circuit` on `cuda` and checks that its quotient was evaluated on the GPU, that the
-/// proof commits to what plonky2's does, and that it verifies.
+/// Proves `circuit` on `cuda` and checks that its partial products and quotient were computed on
+/// the GPU, that the proof commits to what plonky2's does, and that it verifies.
 fn assert_quotient_on_the_gpu<CC: ProverConfig>(cuda: &CudaBackend, circuit: &CircuitData<F, CC, D>, pw: PartialWitness<F>, what: &str) {
     let witness_vector = generate_partial_witness(pw, &circuit.prover_only, &circuit.common).unwrap();
-    let before = cuda.timings().quotients;
+    let (before, partial_products_before) = (cuda.timings().quotients, cuda.timings().partial_products);
     let proof = prove_with_partition_witness(cuda, &circuit.prover_only, &circuit.common, witness_vector.clone()).unwrap();
     assert_eq!(cuda.timings().quotients, before + 1, "{what}: the quotient was evaluated on the GPU");
+    assert_eq!(cuda.timings().partial_products, partial_products_before + 1, "{what}: the partial products were computed on the GPU");
     assert_same_commitments(&proof, &plonky2s_proof(circuit, &witness_vector), &format!("cuda quotient of {what}"));
     circuit.verify(proof).unwrap();
 }
@@ -258,8 +259,11 @@ fn a_witness_that_breaks_a_copy_constraint_makes_no_proof() {
     values[wire] = Some(F::from_canonical_u64(4));
     witness_vector.representative_map = &map;
     witness_vector.values = values;
-    let Err(err) = prove_with_partition_witness(&CpuBackend::detect(), &data.prover_only, &data.common, witness_vector) else { panic!("a proof from a dishonest witness") };
-    assert!(matches!(err, ProveError::CopyConstraint { challenge: 0 }), "{err}");
+    // On every backend: the CUDA backend finds it in the partial products it computes itself.
+    for backend in backends() {
+        let Err(err) = prove_with_partition_witness(backend.as_ref(), &data.prover_only, &data.common, witness_vector.clone()) else { panic!("{}: a proof from a dishonest witness", backend.name()) };
+        assert!(matches!(err, ProveError::CopyConstraint { challenge: 0 }), "{}: {err}", backend.name());
+    }
 }
 
 /// The CPU backend, but a bit of every interpolated polynomial's constant coefficient flipped: a

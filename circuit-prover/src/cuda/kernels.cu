@@ -687,3 +687,108 @@ extern "C" __global__ void quotient(const u64* wires, u64 wires_stride, const u6
     for (u32 a = 0; a < R; a++) out[((u64)a << shape.log_points) + i] = gl_mul(t.acc[a], zh_inverse);
 #undef ZS
 }
+
+// ---- The permutation argument: Z and the partial products ----------------------------------
+// From the wires' and sigmas' values on the subgroup, column by column (routed wire j's value at
+// row i at [j * n + i], canonical), the subgroup's points, and params: betas (R), gammas (R),
+// then beta·k_j per repetition and routed wire (R × routed). Repetition r's rows are numbered
+// r * n + i throughout, so a segment of rows never straddles two repetitions (n is a multiple
+// of the segment, both powers of two).
+
+// The most chunks of routed wires a row has (routed wires over the quotient degree factor).
+#define MAX_PERMUTATION_CHUNKS 32
+
+// Mirrors the Rust struct of that name field for field.
+struct PermutationShape {
+    u32 log_n, routed, chunk, width, challenges, segment;
+};
+
+// Each row's chunk quotients: chunk c's numerators' product, wire + beta·k_j·x + gamma over its
+// wires j, over its denominators', wire + beta·sigma_j + gamma, into quotients[row * width + c].
+// The denominators' products of a row are inverted together (one exponentiation).
+extern "C" __global__ void permutation_quotients(const u64* wires, const u64* sigmas, const u64* points, const u64* params, PermutationShape shape, u64* quotients) {
+    u64 t = thread_index();
+    u64 n = 1ULL << shape.log_n;
+    if (t >= (u64)shape.challenges * n) return;
+    u32 r = (u32)(t >> shape.log_n);
+    u64 i = t & (n - 1);
+    u64 beta = params[r], gamma = params[shape.challenges + r];
+    const u64* beta_ks = params + 2 * shape.challenges + (u64)r * shape.routed;
+    u64 x = points[i];
+    u64 numerators[MAX_PERMUTATION_CHUNKS], denominators[MAX_PERMUTATION_CHUNKS];
+    for (u32 c = 0; c < shape.width; c++) {
+        u64 numerator = 1, denominator = 1;
+        u32 end = (c + 1) * shape.chunk < shape.routed ? (c + 1) * shape.chunk : shape.routed;
+        for (u32 j = c * shape.chunk; j < end; j++) {
+            u64 wire = wires[(u64)j * n + i];
+            numerator = gl_mul(numerator, gl_add(gl_add(wire, gl_mul(beta_ks[j], x)), gamma));
+            denominator = gl_mul(denominator, gl_add(gl_add(wire, gl_mul(beta, sigmas[(u64)j * n + i])), gamma));
+        }
+        numerators[c] = numerator;
+        denominators[c] = denominator;
+    }
+    // Prefix products of the denominators, their whole product inverted, then each inverse
+    // peeled off from the last.
+    u64 before[MAX_PERMUTATION_CHUNKS];
+    u64 product = 1;
+    for (u32 c = 0; c < shape.width; c++) {
+        before[c] = product;
+        product = gl_mul(product, denominators[c]);
+    }
+    u64 inverse = gl_pow(product, GL_ORDER - 2);
+    for (u32 c = shape.width; c-- > 0;) {
+        quotients[t * shape.width + c] = gl_mul(numerators[c], gl_mul(inverse, before[c]));
+        inverse = gl_mul(inverse, denominators[c]);
+    }
+}
+
+// Each segment's product of its rows' quotients (segment s: rows s * segment onwards).
+extern "C" __global__ void permutation_segments(const u64* quotients, PermutationShape shape, u64* segments) {
+    u64 s = thread_index();
+    u64 count = ((u64)shape.challenges << shape.log_n) / shape.segment;
+    if (s >= count) return;
+    u64 product = 1;
+    const u64* q = quotients + s * shape.segment * shape.width;
+    for (u64 k = 0; k < (u64)shape.segment * shape.width; k++) product = gl_mul(product, q[k]);
+    segments[s] = product;
+}
+
+// Per repetition (one thread each): every segment's product replaced by the product of the
+// segments before it in its repetition, where Z starts in that segment; the repetition's whole
+// product (Z past the last row, one where the copy constraints hold) into totals[r].
+extern "C" __global__ void permutation_scan(u64* segments, PermutationShape shape, u64* totals) {
+    u64 r = thread_index();
+    if (r >= shape.challenges) return;
+    u64 per = (1ULL << shape.log_n) / shape.segment;
+    u64 product = 1;
+    for (u64 s = r * per; s < (r + 1) * per; s++) {
+        u64 segment = segments[s];
+        segments[s] = product;
+        product = gl_mul(product, segment);
+    }
+    totals[r] = product;
+}
+
+// Each segment's rows' values from Z at its start: row i's Z(g^i), then Z(g^i) times its first
+// c + 1 quotients for c < width - 1 (all of them is Z(g^(i+1))). Into columns of n values in
+// plonky2's order: repetition r's Z at column r, its partial product c at column
+// challenges + r * (width - 1) + c.
+extern "C" __global__ void permutation_values(const u64* quotients, const u64* segments, PermutationShape shape, u64* columns) {
+    u64 s = thread_index();
+    u64 n = 1ULL << shape.log_n;
+    u64 count = ((u64)shape.challenges << shape.log_n) / shape.segment;
+    if (s >= count) return;
+    u64 z = segments[s];
+    for (u64 row = s * shape.segment; row < (s + 1) * shape.segment; row++) {
+        u64 r = row >> shape.log_n;
+        u64 i = row & (n - 1);
+        const u64* q = quotients + row * shape.width;
+        columns[r * n + i] = z;
+        u64 partial = z;
+        for (u32 c = 0; c + 1 < shape.width; c++) {
+            partial = gl_mul(partial, q[c]);
+            columns[(shape.challenges + r * (shape.width - 1) + c) * n + i] = partial;
+        }
+        z = gl_mul(partial, q[shape.width - 1]);
+    }
+}

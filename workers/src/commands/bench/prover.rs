@@ -186,7 +186,7 @@ pub async fn run(config: BasicCircuitsConfig, txs: Option<usize>, runs: usize) -
     if let Some(cuda) = &cuda {
         // Its time over every proof it made, the feeder proofs too.
         let timings = cuda.timings();
-        println!("cuda backend: {:.2} s in all: {}; {} quotients evaluated on the GPU", timings.total().as_secs_f64(), timings.summary(1), timings.quotients);
+        println!("cuda backend: {:.2} s in all: {}; {} quotients and {} partial products computed on the GPU", timings.total().as_secs_f64(), timings.summary(1), timings.quotients, timings.partial_products);
         let fastest = &comparison.cuda_fastest;
         println!("cuda backend in the runs above: {:.2} s: {}", fastest.total().as_secs_f64(), fastest.summary(1));
         // The trees that weigh most: a 2^16 basic circuit's wires at rate 1/8, the final wrap's at 1/256.
