@@ -430,7 +430,7 @@ impl ProverBackend for CudaBackend {
         }
     }
 
-    fn commit_values_keccak(&self, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<(Vec<PolynomialCoeffs<F>>, Box<dyn Committed<Keccak>>)> {
+    fn commit_values_keccak(&self, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<CommittedValues<Keccak>> {
         let n = check_lengths(values.iter().map(PolynomialValues::len));
         match self.commit_on_device::<Keccak>(LdeInput::Values(values), rate_bits, salt_size, cap_height) {
             Ok((tree, coefficients)) => Some((coefficients.expect("values' coefficients come back"), Box::new(tree))),

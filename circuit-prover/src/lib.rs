@@ -126,8 +126,7 @@ pub trait ProverBackend: Send + Sync {
 
     /// A [`Keccak`] commitment to the polynomials with `values`, as [`Self::commit_values`];
     /// `None` as for [`Self::commit_lde_keccak`].
-    #[allow(clippy::type_complexity)]
-    fn commit_values_keccak(&self, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<(Vec<PolynomialCoeffs<F>>, Box<dyn Committed<Keccak>>)> {
+    fn commit_values_keccak(&self, values: &[PolynomialValues<F>], rate_bits: usize, salt_size: usize, cap_height: usize) -> Option<CommittedValues<Keccak>> {
         let _ = (values, rate_bits, salt_size, cap_height);
         None
     }
