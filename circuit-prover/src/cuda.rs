@@ -585,11 +585,6 @@ impl DeviceHash for Keccak {
     }
 }
 
-/// A Poseidon digest from its four elements.
-fn digest(elements: &[u64]) -> HashOut<F> {
-    PoseidonHash::digest(elements)
-}
-
 /// What an LDE or an interpolation takes: at least one polynomial (by coefficients or values),
 /// all of one power-of-two length, which is returned.
 fn check_lengths(lengths: impl IntoIterator<Item = usize>) -> usize {
@@ -803,7 +798,7 @@ impl Levels {
         let flat = stream.clone_dtoh(&digests.slice(..self.total))?;
         laps.lap(transfers)?;
         let levels
- = self.offsets.iter().enumerate().map(|(k, &at)| flat[at..at + 4 * (self.count >> k)].chunks_exact(4).map(digest).collect()).collect();
+ = self.offsets.iter().enumerate().map(|(k, &at)| flat[at..at + 4 * (self.count >> k)].chunks_exact(4).map(PoseidonHash::digest).collect()).collect();
         laps.lap(host)?;
         Ok(levels)
     }
@@ -1627,10 +1622,10 @@ mod tests {
                 }
             }
             let tree = MerkleTree::<F, PoseidonHash>::new(leaves, cap_height);
-            assert_eq!(flat[layout.cap()].chunks_exact(4).map(digest).collect::<Vec<_>>(), tree.cap.0);
+            assert_eq!(flat[layout.cap()].chunks_exact(4).map(PoseidonHash::digest).collect::<Vec<_>>(), tree.cap.0);
             for index in 0..1usize << log_leaves {
                 let elements: Vec<u64> = layout.path_positions(index).map(|p| flat[p as usize]).collect();
-                let siblings = elements.chunks_exact(4).map(digest).collect();
+                let siblings = elements.chunks_exact(4).map(PoseidonHash::digest).collect();
                 assert_eq!(MerkleProof { siblings }, tree.prove(index), "2^{log_leaves} leaves, cap height {cap_height}, leaf {index}");
             }
         }
