@@ -8,6 +8,7 @@
 //! [`PermutationInputs`].
 
 use crate::F;
+use crate::cpu::Simd;
 use crate::quotient::CapName;
 
 /// What a backend takes to compute the permutation argument's Z and partial products where it
@@ -33,7 +34,6 @@ pub struct PermutationInputs<'a> {
 pub struct BrokenCopyConstraint {
     pub challenge: usize,
 }
-use crate::cpu::Simd;
 
 /// One challenge's factors over rows: a circuit's trace (the partial products) or a batch of
 /// the quotient's evaluation points.
