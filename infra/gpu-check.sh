@@ -63,7 +63,7 @@ run() {
     echo "NVRTC: ${nvrtc:-not found}"
     # The kernels compiled for the CPU are checked wherever the tests run (and need a C++
     # compiler, which a GPU machine may lack).
-    step cuda-unit "$BIN/via_circuit_prover" cuda --skip the_tree_kernels_compiled_for_the_host --test-threads 1 --nocapture
+    step cuda-unit "$BIN/via_circuit_prover" cuda --skip compiled_for_the_host --test-threads 1 --nocapture
     step prove "$BIN/prove" --test-threads 1 --nocapture
     step basic-circuits "$BIN/basic_circuits" our_prover_and_plonky2s --nocapture
     step merkle-19 "$BIN/prover" bench merkle --log-leaves 19 --runs 3
