@@ -104,9 +104,8 @@ impl Comparison {
         println!();
     }
 
-    /// Where each of our provers' time went over the runs the rows report, step by step.
-    /// (plonky2's prover has no steps of ours, though its aggregation rows count our witness
-    /// generation, which every prover's aggregation circuits run.)
+    /// Where each of our provers' time went over the runs the rows report, step by step
+    /// (plonky2's prover, generator loop included, has no steps of ours).
     fn print_steps(&self) {
         for (prover, steps) in self.provers.iter().zip(&self.steps).filter(|(prover, _)| matches!(prover, Prover::Ours(_))) {
             println!("steps of {}: {}", prover.name(), steps.summary());
