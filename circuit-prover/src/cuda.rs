@@ -1289,8 +1289,9 @@ fn as_field(values: &[u64]) -> &[F] {
     unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<F>(), values.len()) }
 }
 
-/// The kernels' source with plonky2's Poseidon tables written in: the round constants, and the
-/// MDS layer unrolled with its (small) constants as literals.
+/// The kernels' source with plonky2's Poseidon tables written in (the round constants, and the
+/// MDS layer unrolled with its (small) constants as literals) and Keccak-f's round constants and
+/// rotations, the CPU Keccak's.
 fn kernel_source() -> String {
     const KERNELS: &str = include_str!("cuda/kernels.cu");
     const MARKER: &str = "// @POSEIDON_TABLES@";
@@ -1309,7 +1310,12 @@ fn kernel_source() -> String {
     }
     tables.push_str("#pragma unroll\n    for (int i = 0; i < 12; i++) s[i] = out[i];\n}\n");
     assert!(KERNELS.contains(MARKER), "the kernels mark where the Poseidon tables go");
-    KERNELS.replacen(MARKER, &tables, 1)
+    const KECCAK_MARKER: &str = "// @KECCAK_TABLES@";
+    let hex: Vec<String> = crate::keccak::ROUND_CONSTANTS.iter().map(|c| format!("0x{c:016X}ULL")).collect();
+    let rho: Vec<String> = crate::keccak::RHO.iter().map(u32::to_string).collect();
+    let keccak = format!("__constant__ u64 KECCAK_ROUND_CONSTANTS[{}] = {{{}}};\n#define KECCAK_RHO {{{}}}\n", hex.len(), hex.join(", "), rho.join(", "));
+    assert!(KERNELS.contains(KECCAK_MARKER), "the kernels mark where the Keccak tables go");
+    KERNELS.replacen(MARKER, &tables, 1).replacen(KECCAK_MARKER, &keccak, 1)
 }
 
 /// Compiles the kernels to PTX for `arch` (`compute_90`, say).
@@ -1415,7 +1421,7 @@ mod tests {
     #[test]
     fn the_mds_layer_is_plonky2s() {
         let source = kernel_source();
-        assert!(!source.contains("@POSEIDON_TABLES@"));
+        assert!(!source.contains("@POSEIDON_TABLES@") && !source.contains("@KECCAK_TABLES@"));
         // Row 0 folds the diagonal (8) into the circulant's first constant (17).
         assert!(source.contains("MDS_TERM(lo, hi, s[0], 25ULL);"), "{source}");
         assert!(source.contains(&format!("{}ULL", ALL_ROUND_CONSTANTS[0])));

@@ -32,7 +32,7 @@ const RATE: usize = 136;
 const BATCH: usize = 64;
 
 /// Keccak-f[1600]'s round constants.
-const ROUND_CONSTANTS: [u64; 24] = [
+pub(crate) const ROUND_CONSTANTS: [u64; 24] = [
     0x0000000000000001, 0x0000000000008082, 0x800000000000808A, 0x8000000080008000, 0x000000000000808B, 0x0000000080000001,
     0x8000000080008081, 0x8000000000008009, 0x000000000000008A, 0x0000000000000088, 0x0000000080008009, 0x000000008000000A,
     0x000000008000808B, 0x800000000000008B, 0x8000000000008089, 0x8000000000008003, 0x8000000000008002, 0x8000000000000080,
@@ -40,7 +40,7 @@ const ROUND_CONSTANTS: [u64; 24] = [
 ];
 
 /// The rotation of word `x + 5y` (rho).
-const RHO: [u32; 25] = [0, 1, 62, 28, 27, 36, 44, 6, 55, 20, 3, 10, 43, 25, 39, 41, 45, 15, 21, 8, 18, 2, 61, 56, 14];
+pub(crate) const RHO: [u32; 25] = [0, 1, 62, 28, 27, 36, 44, 6, 55, 20, 3, 10, 43, 25, 39, 41, 45, 15, 21, 8, 18, 2, 61, 56, 14];
 
 /// A message Keccak-256 absorbs a 64-bit word at a time: bytes, or field elements as plonky2
 /// hashes them (each its canonical eight bytes, little-endian: the canonical value is the word).

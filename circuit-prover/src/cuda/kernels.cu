@@ -4,7 +4,9 @@
 //
 // Compiled at run time by NVRTC. The host writes plonky2's Poseidon tables in at the marker
 // below: the round constants as `ROUND_CONSTANTS` and the MDS layer as the function
-// `mds_layer`, both generated from plonky2's own constants, so nothing here is copied by hand.
+// `mds_layer`, both generated from plonky2's own constants; and Keccak-f's round constants and
+// rotations at the Keccak marker, from the CPU's Keccak (`keccak.rs`). Nothing here is copied
+// by hand.
 //
 // Every value a kernel writes is canonical (below the field's order); values read from the host
 // may not be (plonky2 keeps some field elements unreduced), so kernels reduce what they load.
@@ -145,12 +147,7 @@ extern "C" __global__ void compress_pairs(const u64* children, u64 count, u64* p
 // A digest is Keccak-256's first 25 bytes. Kernels write each as four little-endian words, the
 // fourth holding the 25th byte and zeros, so the Poseidon trees' layout and gathers serve.
 
-__constant__ u64 KECCAK_ROUND_CONSTANTS[24] = {
-    0x0000000000000001ULL, 0x0000000000008082ULL, 0x800000000000808AULL, 0x8000000080008000ULL, 0x000000000000808BULL, 0x0000000080000001ULL,
-    0x8000000080008081ULL, 0x8000000000008009ULL, 0x000000000000008AULL, 0x0000000000000088ULL, 0x0000000080008009ULL, 0x000000008000000AULL,
-    0x000000008000808BULL, 0x800000000000008BULL, 0x8000000000008089ULL, 0x8000000000008003ULL, 0x8000000000008002ULL, 0x8000000000000080ULL,
-    0x000000000000800AULL, 0x800000008000000AULL, 0x8000000080008081ULL, 0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
-};
+// @KECCAK_TABLES@
 
 // Keccak-256's rate, in 64-bit words (136 bytes).
 #define KECCAK_RATE_WORDS 17
@@ -164,7 +161,7 @@ static __device__ __forceinline__ u64 rotl64(u64 x, u32 n) {
 // Keccak-f[1600], word x + 5y of the state at a[x + 5y]. The steps are unrolled, so every index
 // and rotation is a constant and the state stays in registers.
 static __device__ __forceinline__ void keccak_f(u64 a[25]) {
-    const u32 rho[25] = {0, 1, 62, 28, 27, 36, 44, 6, 55, 20, 3, 10, 43, 25, 39, 41, 45, 15, 21, 8, 18, 2, 61, 56, 14};
+    const u32 rho[25] = KECCAK_RHO;
 #pragma unroll 1
     for (int round = 0; round < 24; round++) {
         u64 c[5];
