@@ -11,7 +11,8 @@
 //!
 //! CUDA is loaded dynamically, so the project builds, tests and runs with none installed:
 //! [`CudaBackend::new`] looks for the driver library, NVRTC and a device, and says which is
-//! missing. Device and pinned host buffers are kept between calls and grown as needed.
+//! missing. Device and pinned host buffers are kept between calls and grown as needed, and the
+//! memory of each proof's own LDEs and trees, once freed, stays in the device's pool for the next.
 //!
 //! A call runs its phases one after another (stage into pinned memory, upload, kernels,
 //! download); where whole rows do come down (an LDE asked for as rows, plonky2's `MerkleTree`,
@@ -196,6 +197,23 @@ fn peak_bandwidth(clock_khz: i32, bus_bits: i32) -> Option<f64> {
     (clock_khz > 0 && bus_bits > 0).then(|| 2.0 * f64::from(clock_khz) * 1e3 * f64::from(bus_bits) / 8.0)
 }
 
+/// Keeps device memory freed by this process in the device's default pool, for its next
+/// allocation, instead of handing it back to the driver at every synchronization (the pool's
+/// default). A proof's LDEs and trees are allocated as they are made (cudarc allocates from this
+/// pool) and freed with their commitments, so each proof reuses the last one's memory rather than
+/// having the driver map hundreds of megabytes again. The worker owns its GPU, so the memory its
+/// largest proof needed stays reserved for the next.
+fn keep_freed_memory(context: &CudaContext) -> Result<(), DriverError> {
+    use cudarc::driver::result::{device, mem_pool};
+    use cudarc::driver::sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD;
+    let mut threshold = u64::MAX;
+    // SAFETY: the context's own device; the release threshold attribute is a `cuuint64_t`.
+    unsafe {
+        let pool = device::get_default_mem_pool(context.cu_device())?;
+        mem_pool::set_attribute(pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, (&raw mut threshold).cast())
+    }
+}
+
 /// The CUDA backend on the machine's first device.
 pub struct CudaBackend {
     device: String,
@@ -217,6 +235,9 @@ impl CudaBackend {
             return Err(CudaError::NoDevice);
         }
         let context = CudaContext::new(0)?;
+        if context.has_async_alloc() {
+            keep_freed_memory(&context)?;
+        }
         let (major, minor) = context.compute_capability()?;
         let ptx = compile(&format!("compute_{major}{minor}"))?;
         let module = context.load_module(ptx)?;
@@ -1367,6 +1388,31 @@ mod tests {
             assert_eq!(got, smallest(&state, at, bits), "candidate at {at}, {bits} bits");
         }
         assert_no_failures(&cuda);
+    }
+
+    #[test]
+    fn memory_freed_on_the_device_stays_reserved_for_the_next_proof() {
+        use cudarc::driver::result::{device, mem_pool};
+        use cudarc::driver::sys::CUmemPool_attribute::{CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, CU_MEMPOOL_ATTR_USED_MEM_CURRENT};
+        let Some(cuda) = gpu("memory_freed_on_the_device_stays_reserved_for_the_next_proof") else { return };
+        let stream = cuda.lock().stream.clone();
+        if !stream.context().has_async_alloc() {
+            eprintln!("skipped memory_freed_on_the_device_stays_reserved_for_the_next_proof: this device has no memory pools");
+            return;
+        }
+        let pool = unsafe { device::get_default_mem_pool(stream.context().cu_device()) }.unwrap();
+        let read = |attribute| {
+            let mut value = 0u64;
+            unsafe { mem_pool::get_attribute(pool, attribute, (&raw mut value).cast()) }.unwrap();
+            value
+        };
+        // As large as a 2^16 circuit's wires' LDE.
+        let size = 512usize << 20;
+        drop(unsafe { stream.alloc::<u8>(size) }.unwrap());
+        // A synchronization is where a pool hands memory above its threshold back to the driver.
+        stream.synchronize().unwrap();
+        let (reserved, used) = (read(CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT), read(CU_MEMPOOL_ATTR_USED_MEM_CURRENT));
+        assert!(reserved - used >= size as u64, "{reserved} bytes reserved, {used} in use: the freed {size} went back to the driver");
     }
 
     #[test]
