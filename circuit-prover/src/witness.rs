@@ -14,9 +14,13 @@
 //! plonky2's Poseidon gate generator is most of a recursive verifier's generator time (11,000 of
 //! a leaf's 28,000 generators, four fifths of their time): it computes the permutation in generic
 //! field arithmetic. The loop runs those gates itself ([`crate::poseidon::gate_trace`], the same
-//! values), and weighs a wave by its generators' cost when choosing whether to split it.
+//! values), and weighs a wave by its generators' cost when choosing whether to split it. Of the
+//! 122 values such a gate sets, the 110 S-box inputs and deltas are, in every gate plonky2's
+//! hashing builds, wires of the gate's own row that nothing else reads: those are written into
+//! the witness as one block per gate, in parallel, rather than one by one through the watcher
+//! index (a third of a leaf's witness generation went into setting values that way).
 
-use plonky2::hash::poseidon::SPONGE_WIDTH;
+use plonky2::field::types::Field;
 use plonky2::iop::generator::GeneratedValues;
 use plonky2::iop::target::Target;
 use plonky2::iop::wire::Wire;
@@ -46,6 +50,9 @@ const SEQUENTIAL_BELOW: usize = 128;
 /// hashes set a hundred thousand); below, on the loop's thread.
 const SET_IN_PARALLEL_FROM: usize = 1 << 14;
 
+/// Poseidon gates' private blocks of a wave written in parallel at least (each 110 values).
+const BLOCKS_IN_PARALLEL_FROM: usize = 64;
+
 /// Inputs per share when they are set (a share is split from the others like a generator's
 /// values).
 const INPUTS_PER_SHARE: usize = 1024;
@@ -72,7 +79,7 @@ pub fn generate_witness<'a, C: GenericConfig<D, F = F>>(
     common_data: &'a CommonCircuitData<F, D>,
 ) -> Result<PartitionWitness<'a, F>, WitnessError> {
     let started = std::time::Instant::now();
-    let plan = Plan::of(prover_data);
+    let plan = Plan::of(prover_data, common_data.config.num_wires);
     // plonky2's `PartitionWitness::new`, its values (tens of megabytes) written in parallel.
     let mut witness = PartitionWitness {
         values: values_buffer(prover_data.representative_map.len()),
@@ -158,30 +165,31 @@ fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, 
     let mut unfinished = Vec::new();
     while !wave.is_empty() {
         let run = |&index: &u32| match plan.poseidon_rows[index as usize] {
-            Some(row) => (true, poseidon_gate_values(witness, representatives, row as usize)),
+            Some(gate) => poseidon_gate_values(witness, representatives, gate),
             None => {
                 let mut values = GeneratedValues::empty();
                 let done = generators[index as usize].0.run(witness, &mut values);
-                (done, values.target_values.into_iter().map(|(target, value)| (target, representatives[target.index(num_wires, degree)], value)).collect())
+                Ran { done, values: values.target_values.into_iter().map(|(target, value)| (target, representatives[target.index(num_wires, degree)], value)).collect(), block: None }
             }
         };
         // Most of a basic circuit's waves are a few generators: waking the pool for them costs
         // more than running them.
         let weight: usize = wave.iter().map(|&index| if plan.poseidon_rows[index as usize].is_some() { POSEIDON_WEIGHT } else { 1 }).sum();
-        let (done, generated): (Vec<bool>, Vec<Vec<Generated>>) = match weight < SEQUENTIAL_BELOW {
-            true => wave.iter().map(run).unzip(),
-            false => wave.par_iter().with_min_len((GENERATORS_PER_TASK * wave.len()).div_ceil(weight)).map(run).unzip(),
+        let ran: Vec<Ran> = match weight < SEQUENTIAL_BELOW {
+            true => wave.iter().map(run).collect(),
+            false => wave.par_iter().with_min_len((GENERATORS_PER_TASK * wave.len()).div_ceil(weight)).map(run).collect(),
         };
         unfinished.clear();
-        for (&index, done) in wave.iter().zip(done) {
-            match done {
+        for (&index, ran) in wave.iter().zip(&ran) {
+            match ran.done {
                 true => remaining -= 1,
                 false => unfinished.push(index),
             }
         }
+        let blocks_set = set_blocks(&mut witness.values, &ran, num_wires)?;
         // Values are set in queue order for each wire (a wire given two values must be seen).
-        let (mut next, any_set) = set_values(&mut witness.values, &generated, plan, &missing)?;
-        if any_set {
+        let (mut next, any_set) = set_values(&mut witness.values, &ran, plan, &missing)?;
+        if any_set || blocks_set {
             next.extend(&unfinished);
         }
         // Which decrement came last varies from run to run; the queue order must not.
@@ -195,6 +203,60 @@ fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, 
     match remaining {
         0 => Ok(()),
         stalled => Err(WitnessError::Stalled(stalled)),
+    }
+}
+
+/// What one generator's run gave: whether it finished, the values it set, and for a Poseidon
+/// gate whose S-box inputs are its own ([`PoseidonRow::private`]), those as one block.
+struct Ran {
+    done: bool,
+    values: Vec<Generated>,
+    block: Option<Box<PrivateBlock>>,
+}
+
+impl AsRef<[Generated]> for Ran {
+    fn as_ref(&self) -> &[Generated] {
+        &self.values
+    }
+}
+
+/// The wires of a Poseidon gate from its deltas on (`DELTA` to `COUNT - 1`): all but its inputs,
+/// outputs and swap flag.
+const PRIVATE_WIRES: usize = crate::poseidon::gate_wires::COUNT - crate::poseidon::gate_wires::DELTA;
+
+/// A Poseidon gate's private wires' values (see [`PoseidonRow::private`]), in column order.
+struct PrivateBlock {
+    row: u32,
+    values: [F; PRIVATE_WIRES],
+}
+
+/// Writes each Poseidon gate's private block into its row's slots (each wire its own
+/// representative, watched by no generator: what setting them one by one would do, without
+/// the watchers' lookups), many blocks in parallel; true if any wire was newly set.
+fn set_blocks(values: &mut [Option<F>], ran: &[Ran], num_wires: usize) -> Result<bool, WitnessError> {
+    use crate::poseidon::gate_wires::DELTA;
+    let mut blocks: Vec<&PrivateBlock> = ran.iter().filter_map(|ran| ran.block.as_deref()).collect();
+    // Each gate has a row of its own, so in row order the blocks' slots are disjoint slices.
+    blocks.sort_unstable_by_key(|block| block.row);
+    let mut slots = Vec::with_capacity(blocks.len());
+    let (mut rest, mut at) = (values, 0);
+    for block in blocks {
+        let first = block.row as usize * num_wires + DELTA;
+        let (_, from_block) = std::mem::take(&mut rest).split_at_mut(first - at);
+        let (block_slots, after) = from_block.split_at_mut(PRIVATE_WIRES);
+        (rest, at) = (after, first + PRIVATE_WIRES);
+        slots.push((block_slots, block));
+    }
+    let set = |(block_slots, block): (&mut [Option<F>], &PrivateBlock)| -> Result<bool, WitnessError> {
+        let mut any_set = false;
+        for (column, (slot, &value)) in (DELTA..).zip(block_slots.iter_mut().zip(&block.values)) {
+            any_set |= set_value(slot, Target::wire(block.row as usize, column), value)?;
+        }
+        Ok(any_set)
+    };
+    match slots.len() < BLOCKS_IN_PARALLEL_FROM {
+        true => slots.into_iter().try_fold(false, |any_set, slots| Ok(set(slots)? | any_set)),
+        false => slots.into_par_iter().with_min_len(BLOCKS_IN_PARALLEL_FROM / 2).map(set).try_reduce(|| false, |a, b| Ok(a | b)),
     }
 }
 
@@ -265,8 +327,18 @@ struct Plan {
     watchers: Vec<u32>,
     /// Per generator, how many representatives it watches.
     watched: Vec<u32>,
-    /// Per generator, the row of the Poseidon gate it generates, if it is one.
-    poseidon_rows: Vec<Option<u32>>,
+    /// Per generator, the Poseidon gate it generates, if it is one.
+    poseidon_rows: Vec<Option<PoseidonRow>>,
+}
+
+/// A Poseidon gate the loop runs itself.
+#[derive(Clone, Copy, Debug)]
+struct PoseidonRow {
+    row: u32,
+    /// Whether every wire from its deltas on is its own representative and watched by no
+    /// generator (so in its own slot, next to the others), as in every gate plonky2's hashing
+    /// builds: 110 of the 122 values the gate sets, written as one block.
+    private: bool,
 }
 
 /// Plans kept, the most recently used first: a protocol version's circuits (four basic, four
@@ -280,7 +352,7 @@ impl Plan {
     /// The plan of the circuit of `prover_data`, laid out on first use. Plans are keyed by the
     /// circuit's digest and generator count, so two circuits that share a digest but not their
     /// generators (the digest commits to the constraints, not to the generators) do not share one.
-    fn of<C: GenericConfig<D, F = F>>(prover_data: &ProverOnlyCircuitData<F, C, D>) -> Arc<Plan> {
+    fn of<C: GenericConfig<D, F = F>>(prover_data: &ProverOnlyCircuitData<F, C, D>, num_wires: usize) -> Arc<Plan> {
         type Kept = Vec<((Vec<u8>, usize), Arc<Plan>)>;
         static KEPT: Mutex<Kept> = Mutex::new(Vec::new());
         let key = (prover_data.circuit_digest.to_bytes(), prover_data.generators.len());
@@ -293,7 +365,7 @@ impl Plan {
                 return plan;
             }
         }
-        let plan = Arc::new(Self::lay_out(prover_data));
+        let plan = Arc::new(Self::lay_out(prover_data, num_wires));
         let mut kept = KEPT.lock().expect("no panic while holding the lock");
         // Another proof of the circuit may have laid it out meanwhile.
         if let Some((_, theirs)) = kept.iter().find(|(k, _)| *k == key) {
@@ -304,7 +376,7 @@ impl Plan {
         plan
     }
 
-    fn lay_out<C: GenericConfig<D, F = F>>(prover_data: &ProverOnlyCircuitData<F, C, D>) -> Self {
+    fn lay_out<C: GenericConfig<D, F = F>>(prover_data: &ProverOnlyCircuitData<F, C, D>, num_wires: usize) -> Self {
         let index = |n: usize| u32::try_from(n).expect("generator and watcher counts fit in u32");
         let reps = prover_data.representative_map.len();
         let (mut offsets, mut watchers) = (Vec::with_capacity(reps + 1), Vec::new());
@@ -319,13 +391,18 @@ impl Plan {
             offsets.push(index(watchers.len()));
         }
         offsets.resize(reps + 1, index(watchers.len()));
+        let unwatched = |rep: usize| offsets[rep] == offsets[rep + 1];
+        let private = |row: usize| {
+            let first = row * num_wires;
+            (first + crate::poseidon::gate_wires::DELTA..first + crate::poseidon::gate_wires::COUNT).all(|wire| prover_data.representative_map[wire] == wire && unwatched(wire))
+        };
         let poseidon_rows = prover_data
             .generators
             .par_iter()
             .map(|generator| match generator.0.id() == POSEIDON_GENERATOR {
                 // The gate generator watches its row's inputs, the first input first.
                 true => match generator.0.watch_list().first() {
-                    Some(Target::Wire(Wire { row, .. })) => Some(index(*row)),
+                    Some(Target::Wire(Wire { row, .. })) => Some(PoseidonRow { row: index(*row), private: private(*row) }),
                     _ => None,
                 },
                 false => None,
@@ -339,53 +416,41 @@ impl Plan {
     }
 }
 
-/// The values plonky2's Poseidon gate generator sets for the gate at `row`, in its order, with
-/// each wire's representative: its inputs (wires 0 to 11) and swap flag (wire 24) are read,
-/// then the deltas (25 to 28), the first full rounds' S-box inputs (29 to 64), the partial
-/// rounds' (65 to 86), the last full rounds' (87 to 134) and the outputs (12 to 23) are set.
-fn poseidon_gate_values(witness: &PartitionWitness<'_, F>, representatives: &[usize], row: usize) -> Vec<Generated> {
-    use crate::poseidon::gate_wires::{COUNT, DELTA, FULL_SBOX_0, FULL_SBOX_1, INPUT, OUTPUT, PARTIAL_SBOX, SWAP};
-    // Every wire but the inputs and the swap flag.
-    const VALUES: usize = COUNT - SPONGE_WIDTH - 1;
-    let (num_wires, degree) = (witness.num_wires, witness.degree);
+/// What plonky2's Poseidon gate generator sets for `gate`: its inputs (wires 0 to 11) and swap
+/// flag (wire 24) are read, then the deltas (25 to 28), the first full rounds' S-box inputs (29
+/// to 64), the partial rounds' (65 to 86), the last full rounds' (87 to 134) and the outputs (12
+/// to 23) are set: the outputs each with its representative, the rest as one block where the
+/// gate's are private, each with its representative otherwise.
+fn poseidon_gate_values(witness: &PartitionWitness<'_, F>, representatives: &[usize], gate: PoseidonRow) -> Ran {
+    use crate::poseidon::gate_wires::{DELTA, FULL_SBOX_0, FULL_SBOX_1, INPUT, OUTPUT, PARTIAL_SBOX, SWAP};
+    let (num_wires, degree, row) = (witness.num_wires, witness.degree, gate.row as usize);
     let wire = |column: usize| {
         let target = Target::wire(row, column);
         (target, representatives[target.index(num_wires, degree)])
     };
     let get = |column: usize| witness.values[wire(column).1].expect("the generator runs once its watched wires are set");
     let trace = crate::poseidon::gate_trace(std::array::from_fn(|i| get(INPUT + i)), get(SWAP));
-    let mut values = Vec::with_capacity(VALUES);
-    let mut set = |column: usize, value: F| {
+    let mut block = PrivateBlock { row: gate.row, values: [F::ZERO; PRIVATE_WIRES] };
+    let at = |column: usize| column - DELTA;
+    block.values[at(DELTA)..at(FULL_SBOX_0)].copy_from_slice(&trace.delta);
+    block.values[at(FULL_SBOX_0)..at(PARTIAL_SBOX)].copy_from_slice(trace.full_sbox_0.as_flattened());
+    block.values[at(PARTIAL_SBOX)..at(FULL_SBOX_1)].copy_from_slice(&trace.partial_sbox);
+    block.values[at(FULL_SBOX_1)..].copy_from_slice(trace.full_sbox_1.as_flattened());
+    let set = |(column, value): (usize, F)| {
         let (target, rep) = wire(column);
-        values.push((target, rep, value));
+        (target, rep, value)
     };
-    for (i, &delta) in trace.delta.iter().enumerate() {
-        set(DELTA + i, delta);
+    let outputs = (OUTPUT..).zip(trace.output).map(set);
+    match gate.private {
+        true => Ran { done: true, values: outputs.collect(), block: Some(Box::new(block)) },
+        false => Ran { done: true, values: (DELTA..).zip(block.values).map(set).chain(outputs).collect(), block: None },
     }
-    for (round, inputs) in trace.full_sbox_0.iter().enumerate() {
-        for (i, &x) in inputs.iter().enumerate() {
-            set(FULL_SBOX_0 + SPONGE_WIDTH * round + i, x);
-        }
-    }
-    for (round, &x) in trace.partial_sbox.iter().enumerate() {
-        set(PARTIAL_SBOX + round, x);
-    }
-    for (round, inputs) in trace.full_sbox_1.iter().enumerate() {
-        for (i, &x) in inputs.iter().enumerate() {
-            set(FULL_SBOX_1 + SPONGE_WIDTH * round + i, x);
-        }
-    }
-    for (i, &x) in trace.output.iter().enumerate() {
-        set(OUTPUT + i, x);
-    }
-    values
 }
 
 #[cfg(test)]
 mod tests {
-    use plonky2::field::types::Field;
     use plonky2::hash::hashing::PlonkyPermutation;
-    use plonky2::hash::poseidon::{PoseidonHash, PoseidonPermutation};
+    use plonky2::hash::poseidon::{PoseidonHash, PoseidonPermutation, SPONGE_WIDTH};
     use plonky2::plonk::config::AlgebraicHasher;
     use plonky2::iop::generator::generate_partial_witness;
     use plonky2::iop::target::Target;
@@ -431,23 +496,89 @@ mod tests {
         pw
     }
 
+    /// Every wire our loop sets from `inputs` is the one plonky2's sets.
+    fn assert_plonky2s_wires(data: &CircuitData<F, C, D>, inputs: impl Fn() -> PartialWitness<F>, case: &str) {
+        let ours = generate_witness(inputs(), &data.prover_only, &data.common).unwrap();
+        let theirs = generate_partial_witness(inputs(), &data.prover_only, &data.common).unwrap();
+        // plonky2 randomises the public-input gate's unused wires: those differ between two of
+        // its own runs and are left out.
+        let again = generate_partial_witness(inputs(), &data.prover_only, &data.common).unwrap();
+        let random: Vec<bool> = theirs.values.iter().zip(&again.values).map(|(a, b)| a != b).collect();
+        assert!(random.iter().filter(|&&r| r).count() <= data.common.config.num_wires, "only one gate's wires are random");
+        for (i, ((ours, theirs), random)) in ours.values.iter().zip(&theirs.values).zip(&random).enumerate() {
+            assert!(*random || ours == theirs, "{case}: wire {i} is {ours:?}, plonky2's {theirs:?}");
+            assert_eq!(ours.is_some(), theirs.is_some(), "{case}: wire {i} set by one");
+        }
+    }
+
     #[test]
     fn every_wire_is_plonky2s() {
         let (data, targets) = chains();
+        // Every Poseidon gate plonky2's hashing builds has its S-box inputs to itself.
+        let plan = Plan::lay_out(&data.prover_only, data.common.config.num_wires);
+        assert!(plan.poseidon_rows.iter().flatten().all(|gate| gate.private), "{:?}", plan.poseidon_rows);
         // Odd and even inputs: the swapped permutations run with swap 1 and 0.
         for values in [[3, 5], [u64::MAX >> 1, 1 << 31]] {
-            let ours = generate_witness(inputs(targets, values), &data.prover_only, &data.common).unwrap();
-            let theirs = generate_partial_witness(inputs(targets, values), &data.prover_only, &data.common).unwrap();
-            // plonky2 randomises the public-input gate's unused wires: those differ between two of
-            // its own runs and are left out.
-            let again = generate_partial_witness(inputs(targets, values), &data.prover_only, &data.common).unwrap();
-            let random: Vec<bool> = theirs.values.iter().zip(&again.values).map(|(a, b)| a != b).collect();
-            assert!(random.iter().filter(|&&r| r).count() <= data.common.config.num_wires, "only one gate's wires are random");
-            for (i, ((ours, theirs), random)) in ours.values.iter().zip(&theirs.values).zip(&random).enumerate() {
-                assert!(*random || ours == theirs, "inputs {values:?}: wire {i} is {ours:?}, plonky2's {theirs:?}");
-                assert_eq!(ours.is_some(), theirs.is_some(), "inputs {values:?}: wire {i} set by one");
-            }
+            assert_plonky2s_wires(&data, || inputs(targets, values), &format!("inputs {values:?}"));
         }
+    }
+
+    #[test]
+    fn a_wide_wave_of_hashes_sets_plonky2s_wires() {
+        // Independent hashes of one input: a wave of that many Poseidon gates, whose private
+        // blocks are written in parallel.
+        let hashes = 2 * BLOCKS_IN_PARALLEL_FROM;
+        let mut builder = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+        let input = builder.add_virtual_target();
+        for i in 0..hashes {
+            let salt = builder.constant(F::from_canonical_usize(i));
+            let digest = builder.hash_n_to_hash_no_pad::<PoseidonHash>(vec![input, salt]);
+            builder.register_public_input(digest.elements[0]);
+        }
+        let data = builder.build::<C>();
+        let inputs = || {
+            let mut pw = PartialWitness::new();
+            pw.set_target(input, F::from_canonical_u64(5)).unwrap();
+            pw
+        };
+        assert_plonky2s_wires(&data, inputs, "a wide wave");
+    }
+
+    /// A hashing gate beside a Poseidon gate built by hand, one of whose S-box inputs is
+    /// multiplied by itself (so it is watched by the multiplication's generator and copied into
+    /// its gate) and made public.
+    fn a_watched_sbox_input() -> (CircuitData<F, C, D>, Target, usize) {
+        use crate::poseidon::gate_wires::{FULL_SBOX_0, INPUT, SWAP};
+        use plonky2::gates::poseidon::PoseidonGate;
+        let mut builder = CircuitBuilder::<F, D>::new(CircuitConfig::standard_recursion_config());
+        let input = builder.add_virtual_target();
+        let digest = builder.hash_n_to_hash_no_pad::<PoseidonHash>(vec![input]);
+        let row = builder.add_gate(PoseidonGate::<F, D>::new(), vec![]);
+        for i in 0..SPONGE_WIDTH {
+            builder.connect(digest.elements[i % 4], Target::wire(row, INPUT + i));
+        }
+        let zero = builder.zero();
+        builder.connect(zero, Target::wire(row, SWAP));
+        let sbox = Target::wire(row, FULL_SBOX_0 + 3);
+        let squared = builder.mul(sbox, sbox);
+        builder.register_public_input(squared);
+        (builder.build::<C>(), input, row)
+    }
+
+    #[test]
+    fn a_poseidon_gate_whose_sbox_input_is_watched_sets_its_wires_one_by_one_as_plonky2() {
+        let (data, input, row) = a_watched_sbox_input();
+        let plan = Plan::lay_out(&data.prover_only, data.common.config.num_wires);
+        let mut gates: Vec<(u32, bool)> = plan.poseidon_rows.iter().flatten().map(|gate| (gate.row, gate.private)).collect();
+        gates.sort_unstable();
+        assert_eq!(gates.iter().filter(|(_, private)| !private).map(|(row, _)| *row as usize).collect::<Vec<_>>(), vec![row], "only the hand-built gate's S-box inputs are not its own: {gates:?}");
+        assert!(gates.iter().any(|(_, private)| *private), "the hashing gates' are: {gates:?}");
+        let inputs = || {
+            let mut pw = PartialWitness::new();
+            pw.set_target(input, F::from_canonical_u64(11)).unwrap();
+            pw
+        };
+        assert_plonky2s_wires(&data, inputs, "a watched S-box input");
     }
 
     #[test]
@@ -537,5 +668,14 @@ mod tests {
         pw.set_target(data.prover_only.public_inputs[0], F::from_canonical_u64(7)).unwrap();
         let error = generate_witness(pw, &data.prover_only, &data.common).unwrap_err();
         assert!(matches!(error, WitnessError::Conflict(_)), "{error}");
+
+        // So does an S-box input a Poseidon gate writes as part of its private block.
+        let plan = Plan::lay_out(&data.prover_only, data.common.config.num_wires);
+        let gate = plan.poseidon_rows.iter().flatten().find(|gate| gate.private).expect("a hashing gate");
+        let sbox = Target::wire(gate.row as usize, crate::poseidon::gate_wires::FULL_SBOX_1 + 5);
+        let mut pw = inputs(targets, [3, 5]);
+        pw.set_target(sbox, F::from_canonical_u64(7)).unwrap();
+        let error = generate_witness(pw, &data.prover_only, &data.common).unwrap_err();
+        assert!(matches!(&error, WitnessError::Conflict(conflict) if conflict.contains(&format!("{sbox:?}"))), "{error}");
     }
 }
