@@ -110,16 +110,12 @@ pub(crate) fn gate_constraints(wires: &[F], points: usize, simd: Simd) -> Option
 }
 
 /// One permutation with the values plonky2's `PoseidonGate` keeps as wires besides its inputs.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct GateTrace {
-    /// `swap · (input[i + 4] - input[i])`.
-    pub(crate) delta: [F; 4],
-    /// The S-box inputs of the first full rounds but the first.
-    pub(crate) full_sbox_0: [[F; SPONGE_WIDTH]; HALF_N_FULL_ROUNDS - 1],
-    /// The first element's S-box input in each partial round (plonky2's fast form).
-    pub(crate) partial_sbox: [F; N_PARTIAL_ROUNDS],
-    /// The S-box inputs of the last full rounds.
-    pub(crate) full_sbox_1: [[F; SPONGE_WIDTH]; HALF_N_FULL_ROUNDS],
+    /// Wires `DELTA` to `COUNT - 1` (see [`gate_wires`]): the deltas
+    /// `swap · (input[i + 4] - input[i])`, then the S-box inputs of every round but the first (in
+    /// the partial rounds, plonky2's fast form's first element).
+    pub(crate) kept: [F; gate_wires::COUNT - gate_wires::DELTA],
     pub(crate) output: [F; SPONGE_WIDTH],
 }
 
@@ -128,19 +124,22 @@ pub(crate) struct GateTrace {
 /// permutation's own arithmetic (the MDS layers summed unreduced and reduced once) rather than
 /// generic field operations (every product reduced).
 pub(crate) fn gate_trace(inputs: [F; SPONGE_WIDTH], swap: F) -> GateTrace {
+    use gate_wires::{DELTA, sbox};
+    let mut kept = [F::ZERO; gate_wires::COUNT - DELTA];
     let mut state = inputs;
-    let delta = std::array::from_fn(|i| swap * (state[i + 4] - state[i]));
+    for i in 0..4 {
+        kept[i] = swap * (state[i + 4] - state[i]);
+    }
     if swap == F::ONE {
         for i in 0..4 {
             state.swap(i, i + 4);
         }
     }
-    let mut full_sbox_0 = [[F::ZERO; SPONGE_WIDTH]; HALF_N_FULL_ROUNDS - 1];
     let mut round = 0;
-    for r in 0..HALF_N_FULL_ROUNDS {
+    for _ in 0..HALF_N_FULL_ROUNDS {
         F::constant_layer(&mut state, round);
-        if r != 0 {
-            full_sbox_0[r - 1] = state;
+        if round != 0 {
+            kept[sbox(round) - DELTA..][..SPONGE_WIDTH].copy_from_slice(&state);
         }
         F::sbox_layer(&mut state);
         state = F::mds_layer(&state);
@@ -148,26 +147,41 @@ pub(crate) fn gate_trace(inputs: [F; SPONGE_WIDTH], swap: F) -> GateTrace {
     }
     F::partial_first_constant_layer::<F, 1>(&mut state);
     state = F::mds_partial_layer_init::<F, 1>(&state);
-    let mut partial_sbox = [F::ZERO; N_PARTIAL_ROUNDS];
-    for (r, sbox_input) in partial_sbox.iter_mut().enumerate() {
-        *sbox_input = state[0];
+    for r in 0..N_PARTIAL_ROUNDS {
+        kept[sbox(round) - DELTA] = state[0];
         state[0] = F::sbox_monomial(state[0]);
         // As the gate's generator: the last partial round adds no constant.
         if r < N_PARTIAL_ROUNDS - 1 {
             state[0] += F::from_canonical_u64(<F as Poseidon>::FAST_PARTIAL_ROUND_CONSTANTS[r]);
         }
         state = F::mds_partial_layer_fast(&state, r);
+        round += 1;
     }
-    round += N_PARTIAL_ROUNDS;
-    let mut full_sbox_1 = [[F::ZERO; SPONGE_WIDTH]; HALF_N_FULL_ROUNDS];
-    for sbox_inputs in &mut full_sbox_1 {
+    for _ in 0..HALF_N_FULL_ROUNDS {
         F::constant_layer(&mut state, round);
-        *sbox_inputs = state;
+        kept[sbox(round) - DELTA..][..SPONGE_WIDTH].copy_from_slice(&state);
         F::sbox_layer(&mut state);
         state = F::mds_layer(&state);
         round += 1;
     }
-    GateTrace { delta, full_sbox_0, partial_sbox, full_sbox_1, output: state }
+    GateTrace { kept, output: state }
+}
+
+/// How many S-box inputs plonky2's Poseidon gate keeps as wires: every round's but the first's.
+const KEPT_SBOXES: usize = gate_wires::COUNT - gate_wires::FULL_SBOX_0;
+
+/// [`gate_trace`] of each gate (its inputs and swap flag), a lane-full of gates per pass on
+/// `simd` where it is available, one at a time otherwise.
+pub(crate) fn gate_traces(gates: &[([F; SPONGE_WIDTH], F)], simd: Simd) -> Vec<GateTrace> {
+    match simd {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX-512F is available (checked by the guard).
+        Simd::Avx512 if simd.is_available() => gates.chunks(crate::goldilocks::avx512::LANES).flat_map(|chunk| unsafe { avx512::gate_traces(chunk) }).collect(),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 is available (checked by the guard).
+        Simd::Avx2 if simd.is_available() => gates.chunks(crate::goldilocks::avx2::LANES).flat_map(|chunk| unsafe { avx2::gate_traces(chunk) }).collect(),
+        _ => gates.iter().map(|&(inputs, swap)| gate_trace(inputs, swap)).collect(),
+    }
 }
 
 /// The permutation on the lanes of one instruction set's registers (its lane primitives and
@@ -329,22 +343,26 @@ macro_rules! permutation {
         /// partial rounds trades their MDS layers for dot products with 64-bit constants, a trade
         /// that loses against this MDS layer.
         ///
-        /// With `gate`, the S-box inputs plonky2's Poseidon gate keeps as wires (every round's but
-        /// the first's) are each compared with their wires, the difference written as a
-        /// constraint, and replaced by them. One function for both, so that the MDS layer has one
-        /// caller and inlines (a target-feature function cannot be `#[inline(always)]`).
+        /// The S-box inputs plonky2's Poseidon gate keeps as wires (every round's but the first's)
+        /// are handled as `kept` says. One function for the permutation, the gate's constraints
+        /// and its witness, so that the MDS layer has one caller and inlines (a target-feature
+        /// function cannot be `#[inline(always)]`).
         #[target_feature(enable = $feature)]
-        fn rounds(state: &mut [V; SPONGE_WIDTH], mut gate: Option<&mut Points<'_>>) {
+        fn rounds(state: &mut [V; SPONGE_WIDTH], mut kept: Kept<'_, '_>) {
             for round in 0..N_ROUNDS {
                 let partial = (HALF_N_FULL_ROUNDS..HALF_N_FULL_ROUNDS + N_PARTIAL_ROUNDS).contains(&round);
-                if let Some(points) = gate.as_deref_mut()
-                    && round != 0
-                {
-                    let sboxes = if partial { 1 } else { SPONGE_WIDTH };
-                    for (i, x) in state[..sboxes].iter_mut().enumerate() {
-                        let kept = points.wire(super::gate_wires::sbox(round) + i);
-                        points.constrain(sub(*x, kept));
-                        *x = kept;
+                if round != 0 {
+                    let (sboxes, wire) = (if partial { 1 } else { SPONGE_WIDTH }, super::gate_wires::sbox(round));
+                    match &mut kept {
+                        Kept::Ignored => {}
+                        Kept::Constrained(points) => {
+                            for (i, x) in state[..sboxes].iter_mut().enumerate() {
+                                let kept = points.wire(wire + i);
+                                points.constrain(sub(*x, kept));
+                                *x = kept;
+                            }
+                        }
+                        Kept::Recorded(trace) => trace[wire - super::gate_wires::FULL_SBOX_0..][..sboxes].copy_from_slice(&state[..sboxes]),
                     }
                 }
                 if partial {
@@ -362,6 +380,17 @@ macro_rules! permutation {
             }
         }
 
+        /// What [`rounds`] does with the S-box inputs plonky2's Poseidon gate keeps as wires.
+        enum Kept<'a, 'b> {
+            /// Nothing: the permutation alone.
+            Ignored,
+            /// Each compared with its wire, the difference written as a constraint, and replaced
+            /// by it.
+            Constrained(&'a mut Points<'b>),
+            /// Each recorded at its wire's place, counted from the first kept one.
+            Recorded(&'a mut [V; super::KEPT_SBOXES]),
+        }
+
         /// Permutes `LANES` states.
         #[target_feature(enable = $feature)]
         pub fn permute(states: &mut [State; LANES]) {
@@ -374,7 +403,7 @@ macro_rules! permutation {
                 }
                 *x = add(load(&lanes), splat(ALL_ROUND_CONSTANTS[i]));
             }
-            rounds(&mut state, None);
+            rounds(&mut state, Kept::Ignored);
             for (i, x) in state.iter().enumerate() {
                 for (k, value) in store(canonical(*x)).into_iter().enumerate() {
                     states[k][i] = value;
@@ -404,12 +433,61 @@ macro_rules! permutation {
             for (i, x) in state.iter_mut().enumerate() {
                 *x = add(*x, splat(ALL_ROUND_CONSTANTS[i]));
             }
-            rounds(&mut state, Some(&mut p));
+            rounds(&mut state, Kept::Constrained(&mut p));
             for (i, &x) in state.iter().enumerate() {
                 let output = p.wire(OUTPUT + i);
                 p.constrain(sub(x, output));
             }
             debug_assert_eq!(p.constraints(), super::GATE_CONSTRAINTS);
+        }
+
+        /// [`super::gate_trace`] for up to `LANES` gates, each given as its inputs and swap flag.
+        #[target_feature(enable = $feature)]
+        pub fn gate_traces(gates: &[([F; SPONGE_WIDTH], F)]) -> Vec<super::GateTrace> {
+            use super::gate_wires::DELTA;
+            assert!(gates.len() <= LANES, "at most a lane per gate");
+            let mut state = [zero(); SPONGE_WIDTH];
+            for (i, x) in state.iter_mut().enumerate() {
+                let mut lanes = [0; LANES];
+                for (lane, (inputs, _)) in lanes.iter_mut().zip(gates) {
+                    *lane = inputs[i].to_noncanonical_u64();
+                }
+                *x = load(&lanes);
+            }
+            // The deltas are `swap · (input[i + 4] - input[i])` whatever the flag; the halves are
+            // swapped only when it is one (as plonky2's generator does for a flag neither 0 nor 1).
+            let (mut swap, mut swapped) = ([0; LANES], [0; LANES]);
+            for ((flag, one), (_, s)) in swap.iter_mut().zip(swapped.iter_mut()).zip(gates) {
+                (*flag, *one) = (s.to_noncanonical_u64(), u64::from(*s == F::ONE));
+            }
+            let (swap, swapped) = (load(&swap), load(&swapped));
+            let mut delta = [zero(); 4];
+            for i in 0..4 {
+                let (lhs, rhs) = (state[i], state[i + 4]);
+                let difference = sub(rhs, lhs);
+                delta[i] = mul(swap, difference);
+                let moved = mul(swapped, difference);
+                state[i] = add(lhs, moved);
+                state[i + 4] = sub(rhs, moved);
+            }
+            for (i, x) in state.iter_mut().enumerate() {
+                *x = add(*x, splat(ALL_ROUND_CONSTANTS[i]));
+            }
+            let mut kept = [zero(); super::KEPT_SBOXES];
+            rounds(&mut state, Kept::Recorded(&mut kept));
+            // Back out of the lanes, canonical, in the gate's wire order.
+            let mut traces: Vec<super::GateTrace> = (0..gates.len()).map(|_| super::GateTrace { kept: [F::ZERO; super::gate_wires::COUNT - DELTA], output: [F::ZERO; SPONGE_WIDTH] }).collect();
+            for (wire, &x) in (DELTA..).zip(delta.iter().chain(&kept)) {
+                for (trace, value) in traces.iter_mut().zip(store(canonical(x))) {
+                    trace.kept[wire - DELTA] = F::from_canonical_u64(value);
+                }
+            }
+            for (i, &x) in state.iter().enumerate() {
+                for (trace, value) in traces.iter_mut().zip(store(canonical(x))) {
+                    trace.output[i] = F::from_canonical_u64(value);
+                }
+            }
+            traces
         }
     };
 }
@@ -422,6 +500,7 @@ mod avx512 {
     use super::{SPONGE_WIDTH, State};
     use crate::F;
     use crate::gates::avx512::Points;
+    use plonky2::field::types::{Field, PrimeField64};
     use crate::goldilocks::avx512::*;
 
     permutation!("avx512f");
@@ -435,6 +514,7 @@ mod avx2 {
     use super::{SPONGE_WIDTH, State};
     use crate::F;
     use crate::gates::avx2::Points;
+    use plonky2::field::types::{Field, PrimeField64};
     use crate::goldilocks::avx2::*;
 
     permutation!("avx2");
@@ -478,6 +558,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn gate_traces_on_every_path_are_the_scalar_trace() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for simd in Simd::ALL {
+            if !simd.is_available() {
+                eprintln!("{simd:?} is not available on this CPU: its comparison is skipped");
+                continue;
+            }
+            for n in [0, 1, 3, 8, 9, 19] {
+                // Any u64 is an element (unreduced ones too); swap flags 0, 1 and neither.
+                let gates: Vec<([F; SPONGE_WIDTH], F)> = (0..n)
+                    .map(|k| {
+                        let swap = match k % 3 {
+                            0 => F::ZERO,
+                            1 => F::ONE,
+                            _ => plonky2::field::goldilocks_field::GoldilocksField(rng.r#gen()),
+                        };
+                        (std::array::from_fn(|_| plonky2::field::goldilocks_field::GoldilocksField(rng.r#gen())), swap)
+                    })
+                    .collect();
+                let theirs: Vec<GateTrace> = gates.iter().map(|&(inputs, swap)| gate_trace(inputs, swap)).collect();
+                assert_eq!(gate_traces(&gates, simd), theirs, "{simd:?}, {n} gates");
+            }
+        }
+    }
+
     /// `points` points' wires for the Poseidon gate, batch layout: each an honest trace of
     /// random inputs (swapped at odd points), or random values throughout.
     fn gate_wires(points: usize, honest: bool, rng: &mut impl Rng) -> Vec<F> {
@@ -492,17 +598,13 @@ mod tests {
             }
             let (inputs, swap) = (state.map(F::from_noncanonical_u64), F::from_bool(j % 2 == 1));
             let trace = gate_trace(inputs, swap);
-            let kept = trace.full_sbox_0.iter().flatten().chain(&trace.partial_sbox).chain(trace.full_sbox_1.iter().flatten());
             for (i, (&input, &output)) in inputs.iter().zip(&trace.output).enumerate() {
                 set(gate_wires::INPUT + i, input);
                 set(gate_wires::OUTPUT + i, output);
             }
             set(gate_wires::SWAP, swap);
-            for (i, &delta) in trace.delta.iter().enumerate() {
-                set(gate_wires::DELTA + i, delta);
-            }
-            for (i, &x) in kept.enumerate() {
-                set(gate_wires::FULL_SBOX_0 + i, x);
+            for (wire, &x) in (gate_wires::DELTA..).zip(&trace.kept) {
+                set(wire, x);
             }
         }
         wires

@@ -14,13 +14,14 @@
 //! plonky2's Poseidon gate generator is most of a recursive verifier's generator time (11,000 of
 //! a leaf's 28,000 generators, four fifths of their time): it computes the permutation in generic
 //! field arithmetic. The loop runs those gates itself ([`crate::poseidon::gate_trace`], the same
-//! values), and weighs a wave by its generators' cost when choosing whether to split it. Of the
+//! values), a lane-full of gates per SIMD pass ([`crate::poseidon::gate_traces`]), and weighs a
+//! wave by its generators' cost when choosing whether to split it. Of the
 //! 122 values such a gate sets, the 110 S-box inputs and deltas are, in every gate plonky2's
 //! hashing builds, wires of the gate's own row that nothing else reads: those are written into
 //! the witness as one block per gate, in parallel, rather than one by one through the watcher
 //! index (a third of a leaf's witness generation went into setting values that way).
 
-use plonky2::field::types::Field;
+use plonky2::hash::poseidon::SPONGE_WIDTH;
 use plonky2::iop::generator::GeneratedValues;
 use plonky2::iop::target::Target;
 use plonky2::iop::wire::Wire;
@@ -32,11 +33,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::F;
+use crate::cpu::Simd;
 use crate::prover::D;
 
-/// Generators of a wave run by one task at least (a Poseidon permutation's takes microseconds, an
-/// arithmetic gate's much less), counted in [`POSEIDON_WEIGHT`]'s units.
+/// Generators other than Poseidon gates run by one task of a wave at least (an arithmetic gate's
+/// run takes well under a microsecond).
 const GENERATORS_PER_TASK: usize = 16;
+
+/// Poseidon gates per task of a wave: a SIMD pass's worth on AVX-512 (eight lanes), two on AVX2.
+const MAX_LANES: usize = 8;
 
 /// A Poseidon gate's run against another generator's, roughly (a permutation and 122 values set,
 /// against an arithmetic gate's few products).
@@ -163,22 +168,28 @@ fn run_waves<C: GenericConfig<D, F = F>>(witness: &mut PartitionWitness<'_, F>, 
     // Generators that were ready but did not finish (none of plonky2's do): run again after
     // any wave that sets a wire.
     let mut unfinished = Vec::new();
+    let simd = Simd::detect();
     while !wave.is_empty() {
-        let run = |&index: &u32| match plan.poseidon_rows[index as usize] {
-            Some(gate) => poseidon_gate_values(witness, representatives, gate),
-            None => {
-                let mut values = GeneratedValues::empty();
-                let done = generators[index as usize].0.run(witness, &mut values);
-                Ran { done, values: values.target_values.into_iter().map(|(target, value)| (target, representatives[target.index(num_wires, degree)], value)).collect(), block: None }
-            }
+        let run = |&index: &u32| {
+            let mut values = GeneratedValues::empty();
+            let done = generators[index as usize].0.run(witness, &mut values);
+            Ran { done, values: values.target_values.into_iter().map(|(target, value)| (target, representatives[target.index(num_wires, degree)], value)).collect(), block: None }
         };
+        // The Poseidon gates apart, so that their permutations fill the SIMD lanes.
+        let gates: Vec<PoseidonRow> = wave.iter().filter_map(|&index| plan.poseidon_rows[index as usize]).collect();
+        let others: Vec<u32> = wave.iter().copied().filter(|&index| plan.poseidon_rows[index as usize].is_none()).collect();
         // Most of a basic circuit's waves are a few generators: waking the pool for them costs
         // more than running them.
-        let weight: usize = wave.iter().map(|&index| if plan.poseidon_rows[index as usize].is_some() { POSEIDON_WEIGHT } else { 1 }).sum();
-        let ran: Vec<Ran> = match weight < SEQUENTIAL_BELOW {
-            true => wave.iter().map(run).collect(),
-            false => wave.par_iter().with_min_len((GENERATORS_PER_TASK * wave.len()).div_ceil(weight)).map(run).collect(),
+        let (gates_ran, others_ran): (Vec<Ran>, Vec<Ran>) = match POSEIDON_WEIGHT * gates.len() + others.len() < SEQUENTIAL_BELOW {
+            true => (poseidon_gates_values(witness, representatives, &gates, simd), others.iter().map(run).collect()),
+            false => rayon::join(
+                || gates.par_chunks(MAX_LANES).flat_map_iter(|chunk| poseidon_gates_values(witness, representatives, chunk, simd)).collect(),
+                || others.par_iter().with_min_len(GENERATORS_PER_TASK).map(run).collect(),
+            ),
         };
+        // Back in queue order.
+        let (mut gates_ran, mut others_ran) = (gates_ran.into_iter(), others_ran.into_iter());
+        let ran: Vec<Ran> = wave.iter().map(|&index| if plan.poseidon_rows[index as usize].is_some() { gates_ran.next() } else { others_ran.next() }.expect("a run per generator")).collect();
         unfinished.clear();
         for (&index, ran) in wave.iter().zip(&ran) {
             match ran.done {
@@ -248,6 +259,13 @@ fn set_blocks(values: &mut [Option<F>], ran: &[Ran], num_wires: usize) -> Result
         slots.push((block_slots, block));
     }
     let set = |(block_slots, block): (&mut [Option<F>], &PrivateBlock)| -> Result<bool, WitnessError> {
+        // Almost always none of the block's wires has a value yet (an input could give one).
+        if block_slots.iter().all(Option::is_none) {
+            for (slot, &value) in block_slots.iter_mut().zip(&block.values) {
+                *slot = Some(value);
+            }
+            return Ok(true);
+        }
         let mut any_set = false;
         for (column, (slot, &value)) in (DELTA..).zip(block_slots.iter_mut().zip(&block.values)) {
             any_set |= set_value(slot, Target::wire(block.row as usize, column), value)?;
@@ -416,41 +434,44 @@ impl Plan {
     }
 }
 
-/// What plonky2's Poseidon gate generator sets for `gate`: its inputs (wires 0 to 11) and swap
-/// flag (wire 24) are read, then the deltas (25 to 28), the first full rounds' S-box inputs (29
-/// to 64), the partial rounds' (65 to 86), the last full rounds' (87 to 134) and the outputs (12
-/// to 23) are set: the outputs each with its representative, the rest as one block where the
-/// gate's are private, each with its representative otherwise.
-fn poseidon_gate_values(witness: &PartitionWitness<'_, F>, representatives: &[usize], gate: PoseidonRow) -> Ran {
-    use crate::poseidon::gate_wires::{DELTA, FULL_SBOX_0, FULL_SBOX_1, INPUT, OUTPUT, PARTIAL_SBOX, SWAP};
-    let (num_wires, degree, row) = (witness.num_wires, witness.degree, gate.row as usize);
-    let wire = |column: usize| {
+/// What plonky2's Poseidon gate generator sets for each of `gates`: its inputs (wires 0 to 11)
+/// and swap flag (wire 24) are read, then the deltas (25 to 28), the first full rounds' S-box
+/// inputs (29 to 64), the partial rounds' (65 to 86), the last full rounds' (87 to 134) and the
+/// outputs (12 to 23) are set: the outputs each with its representative, the rest as one block
+/// where the gate's are private, each with its representative otherwise. The permutations run a
+/// lane-full of gates at a time on `simd`.
+fn poseidon_gates_values(witness: &PartitionWitness<'_, F>, representatives: &[usize], gates: &[PoseidonRow], simd: Simd) -> Vec<Ran> {
+    use crate::poseidon::gate_wires::{DELTA, INPUT, OUTPUT, SWAP};
+    let (num_wires, degree) = (witness.num_wires, witness.degree);
+    let wire = |row: usize, column: usize| {
         let target = Target::wire(row, column);
         (target, representatives[target.index(num_wires, degree)])
     };
-    let get = |column: usize| witness.values[wire(column).1].expect("the generator runs once its watched wires are set");
-    let trace = crate::poseidon::gate_trace(std::array::from_fn(|i| get(INPUT + i)), get(SWAP));
-    let mut block = PrivateBlock { row: gate.row, values: [F::ZERO; PRIVATE_WIRES] };
-    let at = |column: usize| column - DELTA;
-    block.values[at(DELTA)..at(FULL_SBOX_0)].copy_from_slice(&trace.delta);
-    block.values[at(FULL_SBOX_0)..at(PARTIAL_SBOX)].copy_from_slice(trace.full_sbox_0.as_flattened());
-    block.values[at(PARTIAL_SBOX)..at(FULL_SBOX_1)].copy_from_slice(&trace.partial_sbox);
-    block.values[at(FULL_SBOX_1)..].copy_from_slice(trace.full_sbox_1.as_flattened());
-    let set = |(column, value): (usize, F)| {
-        let (target, rep) = wire(column);
-        (target, rep, value)
-    };
-    let outputs = (OUTPUT..).zip(trace.output).map(set);
-    match gate.private {
-        true => Ran { done: true, values: outputs.collect(), block: Some(Box::new(block)) },
-        false => Ran { done: true, values: (DELTA..).zip(block.values).map(set).chain(outputs).collect(), block: None },
-    }
+    let get = |row: usize, column: usize| witness.values[wire(row, column).1].expect("the generator runs once its watched wires are set");
+    let inputs: Vec<([F; SPONGE_WIDTH], F)> = gates.iter().map(|gate| (std::array::from_fn(|i| get(gate.row as usize, INPUT + i)), get(gate.row as usize, SWAP))).collect();
+    let traces = crate::poseidon::gate_traces(&inputs, simd);
+    gates
+        .iter()
+        .zip(traces)
+        .map(|(gate, trace)| {
+            let set = |(column, value): (usize, F)| {
+                let (target, rep) = wire(gate.row as usize, column);
+                (target, rep, value)
+            };
+            let outputs = (OUTPUT..).zip(trace.output).map(set);
+            match gate.private {
+                true => Ran { done: true, values: outputs.collect(), block: Some(Box::new(PrivateBlock { row: gate.row, values: trace.kept })) },
+                false => Ran { done: true, values: (DELTA..).zip(trace.kept).map(set).chain(outputs).collect(), block: None },
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use plonky2::field::types::Field;
     use plonky2::hash::hashing::PlonkyPermutation;
-    use plonky2::hash::poseidon::{PoseidonHash, PoseidonPermutation, SPONGE_WIDTH};
+    use plonky2::hash::poseidon::{PoseidonHash, PoseidonPermutation};
     use plonky2::plonk::config::AlgebraicHasher;
     use plonky2::iop::generator::generate_partial_witness;
     use plonky2::iop::target::Target;
