@@ -64,6 +64,8 @@ pub(crate) mod gate_wires {
     pub(crate) const FULL_SBOX_1: usize = PARTIAL_SBOX + N_PARTIAL_ROUNDS;
     /// How many wires the gate takes.
     pub(crate) const COUNT: usize = FULL_SBOX_1 + SPONGE_WIDTH * HALF_N_FULL_ROUNDS;
+    /// The wires from the deltas on: every value the gate's generator sets but its outputs.
+    pub(crate) const FROM_DELTA: usize = COUNT - DELTA;
     /// The first wire of the S-box inputs of `round` (1 to 29; round 0's are not kept).
     pub(crate) const fn sbox(round: usize) -> usize {
         match round {
@@ -115,7 +117,7 @@ pub(crate) struct GateTrace {
     /// Wires `DELTA` to `COUNT - 1` (see [`gate_wires`]): the deltas
     /// `swap · (input[i + 4] - input[i])`, then the S-box inputs of every round but the first (in
     /// the partial rounds, plonky2's fast form's first element).
-    pub(crate) kept: [F; gate_wires::COUNT - gate_wires::DELTA],
+    pub(crate) kept: [F; gate_wires::FROM_DELTA],
     pub(crate) output: [F; SPONGE_WIDTH],
 }
 
@@ -125,7 +127,7 @@ pub(crate) struct GateTrace {
 /// generic field operations (every product reduced).
 pub(crate) fn gate_trace(inputs: [F; SPONGE_WIDTH], swap: F) -> GateTrace {
     use gate_wires::{DELTA, sbox};
-    let mut kept = [F::ZERO; gate_wires::COUNT - DELTA];
+    let mut kept = [F::ZERO; gate_wires::FROM_DELTA];
     let mut state = inputs;
     for i in 0..4 {
         kept[i] = swap * (state[i + 4] - state[i]);
@@ -476,7 +478,7 @@ macro_rules! permutation {
             let mut kept = [zero(); super::KEPT_SBOXES];
             rounds(&mut state, Kept::Recorded(&mut kept));
             // Back out of the lanes, canonical, in the gate's wire order.
-            let mut traces: Vec<super::GateTrace> = (0..gates.len()).map(|_| super::GateTrace { kept: [F::ZERO; super::gate_wires::COUNT - DELTA], output: [F::ZERO; SPONGE_WIDTH] }).collect();
+            let mut traces: Vec<super::GateTrace> = (0..gates.len()).map(|_| super::GateTrace { kept: [F::ZERO; super::gate_wires::FROM_DELTA], output: [F::ZERO; SPONGE_WIDTH] }).collect();
             for (wire, &x) in (DELTA..).zip(delta.iter().chain(&kept)) {
                 for (trace, value) in traces.iter_mut().zip(store(canonical(x))) {
                     trace.kept[wire - DELTA] = F::from_canonical_u64(value);
@@ -495,12 +497,12 @@ macro_rules! permutation {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     //! Eight states per pass.
+    use plonky2::field::types::{Field, PrimeField64};
     use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, N_ROUNDS, Poseidon};
 
     use super::{SPONGE_WIDTH, State};
     use crate::F;
     use crate::gates::avx512::Points;
-    use plonky2::field::types::{Field, PrimeField64};
     use crate::goldilocks::avx512::*;
 
     permutation!("avx512f");
@@ -509,12 +511,12 @@ mod avx512 {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     //! Four states per pass.
+    use plonky2::field::types::{Field, PrimeField64};
     use plonky2::hash::poseidon::{ALL_ROUND_CONSTANTS, HALF_N_FULL_ROUNDS, N_PARTIAL_ROUNDS, N_ROUNDS, Poseidon};
 
     use super::{SPONGE_WIDTH, State};
     use crate::F;
     use crate::gates::avx2::Points;
-    use plonky2::field::types::{Field, PrimeField64};
     use crate::goldilocks::avx2::*;
 
     permutation!("avx2");

@@ -231,21 +231,17 @@ impl AsRef<[Generated]> for Ran {
     }
 }
 
-/// The wires of a Poseidon gate from its deltas on (`DELTA` to `COUNT - 1`): all but its inputs,
-/// outputs and swap flag.
-const PRIVATE_WIRES: usize = crate::poseidon::gate_wires::COUNT - crate::poseidon::gate_wires::DELTA;
-
 /// A Poseidon gate's private wires' values (see [`PoseidonRow::private`]), in column order.
 struct PrivateBlock {
     row: u32,
-    values: [F; PRIVATE_WIRES],
+    values: [F; crate::poseidon::gate_wires::FROM_DELTA],
 }
 
 /// Writes each Poseidon gate's private block into its row's slots (each wire its own
 /// representative, watched by no generator: what setting them one by one would do, without
 /// the watchers' lookups), many blocks in parallel; true if any wire was newly set.
 fn set_blocks(values: &mut [Option<F>], ran: &[Ran], num_wires: usize) -> Result<bool, WitnessError> {
-    use crate::poseidon::gate_wires::DELTA;
+    use crate::poseidon::gate_wires::{DELTA, FROM_DELTA};
     let mut blocks: Vec<&PrivateBlock> = ran.iter().filter_map(|ran| ran.block.as_deref()).collect();
     // Each gate has a row of its own, so in row order the blocks' slots are disjoint slices.
     blocks.sort_unstable_by_key(|block| block.row);
@@ -254,8 +250,8 @@ fn set_blocks(values: &mut [Option<F>], ran: &[Ran], num_wires: usize) -> Result
     for block in blocks {
         let first = block.row as usize * num_wires + DELTA;
         let (_, from_block) = std::mem::take(&mut rest).split_at_mut(first - at);
-        let (block_slots, after) = from_block.split_at_mut(PRIVATE_WIRES);
-        (rest, at) = (after, first + PRIVATE_WIRES);
+        let (block_slots, after) = from_block.split_at_mut(FROM_DELTA);
+        (rest, at) = (after, first + FROM_DELTA);
         slots.push((block_slots, block));
     }
     let set = |(block_slots, block): (&mut [Option<F>], &PrivateBlock)| -> Result<bool, WitnessError> {
