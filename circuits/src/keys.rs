@@ -35,7 +35,7 @@ use via_schemas::config::{AggregationConfig, BasicCircuitsConfig};
 use via_schemas::primitives::{Bytes32, Hash};
 use via_schemas::prover_interface::ProtocolSemanticVersion;
 
-use crate::aggregation::compression::{CompressionCircuit, vk_hash};
+use crate::aggregation::compression::{CompressionCircuit, chain_layers, vk_hash};
 use crate::aggregation::leaf::LeafCircuit;
 use crate::aggregation::node::NodeCircuit;
 use crate::aggregation::recursion_tip::RecursionTipCircuit;
@@ -382,6 +382,13 @@ pub fn load_basic_circuits(dir: &Path, manifest: &KeyManifest) -> Result<BTreeMa
 
 /// Loads rounds 1 to 5 over the loaded basic circuits.
 pub fn load_aggregation_circuits(dir: &Path, manifest: &KeyManifest, basic: &BTreeMap<CircuitId, BasicCircuit>) -> Result<AggregationCircuits, KeyError> {
+    // Keys are written only from circuits that were built, so never with no layer; a manifest
+    // that says so was not written by us.
+    let last = manifest.aggregation.compression_layers.checked_sub(1).ok_or_else(|| KeyError::Corrupt {
+        circuit: "manifest".into(),
+        path: dir.join(MANIFEST),
+        reason: "compression_layers is 0: at least one layer, the final wrap, makes the final proof".into(),
+    })?;
     let mut leaves = BTreeMap::new();
     for (id, circuit) in basic {
         let data = load_data(dir, manifest, KeyName::Leaf(*id))?;
@@ -391,16 +398,15 @@ pub fn load_aggregation_circuits(dir: &Path, manifest: &KeyManifest, basic: &BTr
     let node = NodeCircuit::from_data(load_data(dir, manifest, KeyName::Node)?, leaf_keys.clone());
     let tip = RecursionTipCircuit::from_data(load_data(dir, manifest, KeyName::RecursionTip)?, &leaf_keys, &node);
     let scheduler = SchedulerCircuit::from_data(load_data(dir, manifest, KeyName::Scheduler)?, &tip, manifest.protocol_version);
-    let mut compression: Vec<CompressionCircuit> = Vec::new();
-    let last = manifest.aggregation.compression_layers.max(1) - 1;
-    let mut inner = scheduler.data.verifier_data();
-    for layer in 0..last {
-        let circuit = CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(layer))?, layer, inner);
-        inner = circuit.data.verifier_data();
-        compression.push(circuit);
-    }
-    let final_layer = CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(last))?, last, inner);
+    let layer = |layer, inner| load_layer(dir, manifest, layer, inner);
+    let (compression, final_layer) = chain_layers(last, scheduler.data.verifier_data(), layer, |last, inner| load_layer(dir, manifest, last, inner))?;
     Ok(AggregationCircuits { leaves, node, tip, scheduler, compression, final_layer })
+}
+
+/// Compression layer `layer` from its key, over the proof whose verifier data is `inner` (the
+/// shrink layers' and the final layer's differ only in their configuration).
+fn load_layer<CC: ProverConfig + 'static>(dir: &Path, manifest: &KeyManifest, layer: usize, inner: VerifierCircuitData<F, crate::config::C, D>) -> Result<CompressionCircuit<CC>, KeyError> {
+    Ok(CompressionCircuit::from_data(load_data(dir, manifest, KeyName::Compression(layer))?, layer, inner))
 }
 
 /// Loads only what verifying final proofs needs.
@@ -465,6 +471,25 @@ mod tests {
         tampered.prover_only.constants_sigmas_commitment.polynomials[0].coeffs[0] += F::ONE;
         let error = restore_constants_sigmas(&mut tampered).unwrap_err();
         assert!(error.contains("do not commit to its verification key's cap"), "{error}");
+    }
+
+    #[test]
+    fn a_manifest_with_no_compression_layer_is_refused_before_any_key_is_read() {
+        let dir = std::env::temp_dir().join(format!("via-keys-no-layer-{}", std::process::id()));
+        let manifest = KeyManifest {
+            revision: CIRCUITS_REVISION,
+            protocol_version: ProtocolSemanticVersion { minor: 26, patch: 0 },
+            basic_circuits: BasicCircuitsConfig::default(),
+            aggregation: AggregationConfig { compression_layers: 0, ..AggregationConfig::default() },
+            scheduler_vk_hash: Hash::default(),
+            final_verifier_sha256: Bytes32::default(),
+            keys: Vec::new(),
+        };
+        // No key files at all: reading any would fail as missing instead.
+        let error = load_aggregation_circuits(&dir, &manifest, &BTreeMap::new()).err().expect("refused");
+        assert!(matches!(&error, KeyError::Corrupt { circuit, path, .. } if circuit == "manifest" && *path == dir.join(MANIFEST)), "{error}");
+        assert!(error.to_string().contains("compression_layers is 0"), "{error}");
+        assert!(!error.is_retryable());
     }
 
     #[test]

@@ -135,14 +135,27 @@ impl<CC: ProverConfig + 'static> CompressionCircuit<CC> {
 /// ([`super::AggregationCircuits::build`] refuses that configuration first).
 pub fn build_layers(layers: usize, scheduler: VerifierCircuitData<F, C, D>) -> (Vec<CompressionCircuit>, CompressionCircuit<FinalC>) {
     let last = layers.checked_sub(1).expect("at least one compression layer");
-    let mut shrink: Vec<CompressionCircuit> = Vec::new();
+    let built = chain_layers::<std::convert::Infallible>(last, scheduler, |layer, inner| Ok(CompressionCircuit::build(layer, inner)), |layer, inner| Ok(CompressionCircuit::build(layer, inner)));
+    built.unwrap_or_else(|never| match never {})
+}
+
+/// Layers `0..=last` over the scheduler, each made from its index and the verifier data of the
+/// proof it takes (the scheduler's, then the layer before's): by `shrink` up to `last`, by
+/// `final_layer` at `last`. One walk for building the layers and for loading them from keys.
+pub fn chain_layers<E>(
+    last: usize,
+    scheduler: VerifierCircuitData<F, C, D>,
+    mut shrink: impl FnMut(usize, VerifierCircuitData<F, C, D>) -> Result<CompressionCircuit, E>,
+    final_layer: impl FnOnce(usize, VerifierCircuitData<F, C, D>) -> Result<CompressionCircuit<FinalC>, E>,
+) -> Result<(Vec<CompressionCircuit>, CompressionCircuit<FinalC>), E> {
+    let mut shrunk = Vec::with_capacity(last);
     let mut inner = scheduler;
     for layer in 0..last {
-        let circuit = CompressionCircuit::build(layer, inner);
+        let circuit = shrink(layer, inner)?;
         inner = circuit.data.verifier_data();
-        shrink.push(circuit);
+        shrunk.push(circuit);
     }
-    (shrink, CompressionCircuit::build(last, inner))
+    Ok((shrunk, final_layer(last, inner)?))
 }
 
 #[cfg(test)]
