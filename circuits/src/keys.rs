@@ -398,8 +398,11 @@ pub fn load_aggregation_circuits(dir: &Path, manifest: &KeyManifest, basic: &BTr
     let node = NodeCircuit::from_data(load_data(dir, manifest, KeyName::Node)?, leaf_keys.clone());
     let tip = RecursionTipCircuit::from_data(load_data(dir, manifest, KeyName::RecursionTip)?, &leaf_keys, &node);
     let scheduler = SchedulerCircuit::from_data(load_data(dir, manifest, KeyName::Scheduler)?, &tip, manifest.protocol_version);
-    let layer = |layer, inner| load_layer(dir, manifest, layer, inner);
-    let (compression, final_layer) = chain_layers(last, scheduler.data.verifier_data(), layer, |last, inner| load_layer(dir, manifest, last, inner))?;
+    // Two closures, since a closure has one return type and the final layer's configuration is
+    // not the shrink layers'.
+    let shrink = |layer, inner| load_layer(dir, manifest, layer, inner);
+    let wrap = |layer, inner| load_layer(dir, manifest, layer, inner);
+    let (compression, final_layer) = chain_layers(last, scheduler.data.verifier_data(), shrink, wrap)?;
     Ok(AggregationCircuits { leaves, node, tip, scheduler, compression, final_layer })
 }
 
