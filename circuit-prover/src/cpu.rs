@@ -38,6 +38,19 @@ impl Simd {
         Self::ALL.into_iter().find(|simd| simd.is_available()).unwrap_or(Self::Scalar)
     }
 
+    /// Every width this CPU runs, for tests that compare each with a reference; those it does
+    /// not run are named as skipped.
+    #[cfg(test)]
+    pub(crate) fn each_available() -> impl Iterator<Item = Simd> {
+        Self::ALL.into_iter().filter(|simd| {
+            let available = simd.is_available();
+            if !available {
+                eprintln!("{simd:?} is not available on this CPU: its comparison is skipped");
+            }
+            available
+        })
+    }
+
     /// Whether this CPU runs `self`.
     pub fn is_available(self) -> bool {
         match self {
