@@ -229,7 +229,7 @@ impl Phases {
     fn finish(&self, backend: &dyn ProverBackend, degree_bits: usize) {
         let steps: Vec<String> = self.spent.iter().map(|(step, time)| format!("{step} {:.3}s", time.as_secs_f64())).collect();
         tracing::debug!(backend = %backend.name(), degree_bits, steps = %steps.join(", "), "proved");
-        let mut totals = STEP_TIMES.lock().unwrap_or_else(|e| e.into_inner());
+        let mut totals = step_totals();
         for &(step, time) in &self.spent {
             totals.count(step, time);
         }
@@ -243,12 +243,17 @@ static STEP_TIMES: Mutex<StepTimes> = Mutex::new(StepTimes(Vec::new()));
 /// summed over every proof on every backend: where a benchmark's proofs spend their time, and
 /// what stays on the CPU beside a GPU. Take two readings and [`StepTimes::since`] for a span.
 pub fn step_times() -> StepTimes {
-    STEP_TIMES.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    step_totals().clone()
 }
 
 /// Adds `time` to `step`'s total in [`step_times`].
 pub(crate) fn count_step(step: &'static str, time: Duration) {
-    STEP_TIMES.lock().unwrap_or_else(|e| e.into_inner()).count(step, time);
+    step_totals().count(step, time);
+}
+
+/// The process's totals, locked (a panic elsewhere while holding them leaves them usable).
+fn step_totals() -> std::sync::MutexGuard<'static, StepTimes> {
+    STEP_TIMES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Time per step, steps in the order they were first met.
