@@ -495,8 +495,9 @@ impl CudaBackend {
         let result = self.lock().commit_permutation::<H>(inputs, rate_bits, salt_size, height - cap_height);
         match result {
             Ok(committed) => committed.map(|committed| {
-                committed.map(|(lde, digests, levels, cap, coefficients)| -> CommittedValues<H> {
-                    (coefficients.expect("values' coefficients come back"), Box::new(DeviceTree { gpu: self.gpu.clone(), lde, digests, levels, cap }))
+                committed.map(|made| -> CommittedValues<H> {
+                    let (tree, coefficients) = self.device_tree(made);
+                    (coefficients.expect("values' coefficients come back"), Box::new(tree))
                 })
             }),
             Err(e) => {
@@ -512,9 +513,27 @@ impl CudaBackend {
     #[allow(clippy::type_complexity)]
     fn commit_on_device<H: DeviceHash>(&self, input: LdeInput<'_>, rate_bits: usize, salt_size: usize, cap_height: usize) -> Result<(DeviceTree<H>, Option<Vec<PolynomialCoeffs<F>>>), DriverError> {
         let height = tree_height(input.shape().1 << rate_bits, cap_height);
-        let (lde, digests, levels, cap, coefficients) = self.lock().commit::<H>(input, rate_bits, salt_size, height - cap_height)?;
-        Ok((DeviceTree { gpu: self.gpu.clone(), lde, digests, levels, cap }, coefficients))
+        let made = self.lock().commit::<H>(input, rate_bits, salt_size, height - cap_height)?;
+        Ok(self.device_tree(made))
     }
+
+    /// A commitment made on the device as the prover holds it: a tree that fetches its rows and
+    /// paths through this backend, and values' coefficients.
+    fn device_tree<H: DeviceHash>(&self, made: MadeOnDevice<H>) -> (DeviceTree<H>, Option<Vec<PolynomialCoeffs<F>>>) {
+        let MadeOnDevice { lde, digests, levels, cap, coefficients } = made;
+        (DeviceTree { gpu: self.gpu.clone(), lde, digests, levels, cap }, coefficients)
+    }
+}
+
+/// What [`Gpu::commit`] leaves of a commitment: its LDE, kept on the device; its tree's digests
+/// there and their layout; its cap, brought back; and for values, their coefficients, brought
+/// back.
+struct MadeOnDevice<H: DeviceHash> {
+    lde: Arc<RetainedLde>,
+    digests: CudaSlice<u64>,
+    levels: Levels,
+    cap: MerkleCap<F, H>,
+    coefficients: Option<Vec<PolynomialCoeffs<F>>>,
 }
 
 /// A commitment whose LDE and tree stay on the device: FRI's queries fetch the rows they open
@@ -901,8 +920,7 @@ impl Gpu {
     /// that leaves the LDE and its tree (`levels_above` levels over the leaves) on the device:
     /// the LDE, kept; the tree's digests and where they lie; the cap, brought back; and for
     /// values, their coefficients, brought back while the LDE is computed and hashed.
-    #[allow(clippy::type_complexity)]
-    fn commit<H: DeviceHash>(&mut self, input: LdeInput<'_>, rate_bits: usize, salt_size: usize, levels_above: usize) -> Result<(Arc<RetainedLde>, CudaSlice<u64>, Levels, MerkleCap<F, H>, Option<Vec<PolynomialCoeffs<F>>>), DriverError> {
+    fn commit<H: DeviceHash>(&mut self, input: LdeInput<'_>, rate_bits: usize, salt_size: usize, levels_above: usize) -> Result<MadeOnDevice<H>, DriverError> {
         let Gpu { stream, copies, kernels: k, buffers, timings } = self;
         let mut laps = Laps::start(stream, timings);
         let (width, size, values) = coset_lde(stream, k, buffers, &mut laps, input, rate_bits, salt_size)?;
@@ -921,15 +939,14 @@ impl Gpu {
         let cap = MerkleCap(stream.clone_dtoh(&digests.slice(levels.cap()))?.chunks_exact(4).map(H::digest).collect());
         laps.lap(transfers)?;
         let lde = retain(buffers, CapName::of(&cap), size, width, values);
-        Ok((lde, digests, levels, cap, coefficients))
+        Ok(MadeOnDevice { lde, digests, levels, cap, coefficients })
     }
 
     /// The permutation argument's polynomials computed from the wires' values kept with their
     /// commitment, then committed as values ([`Self::commit`]); or the repetition whose Z does
     /// not return to one. `None` where the wires' values are no longer on the device or a row
     /// has more chunks than the kernels take.
-    #[allow(clippy::type_complexity)]
-    fn commit_permutation<H: DeviceHash>(&mut self, inputs: &PermutationInputs<'_>, rate_bits: usize, salt_size: usize, levels_above: usize) -> Result<Option<Result<(Arc<RetainedLde>, CudaSlice<u64>, Levels, MerkleCap<F, H>, Option<Vec<PolynomialCoeffs<F>>>), BrokenCopyConstraint>>, DriverError> {
+    fn commit_permutation<H: DeviceHash>(&mut self, inputs: &PermutationInputs<'_>, rate_bits: usize, salt_size: usize, levels_above: usize) -> Result<Option<Result<MadeOnDevice<H>, BrokenCopyConstraint>>, DriverError> {
         let (routed, n, challenges) = (inputs.sigmas.len(), 1usize << inputs.degree_bits, inputs.betas.len());
         let shape = PermutationShape::new(inputs.degree_bits, routed, inputs.chunk, challenges);
         let Some(wires) = self.buffers.ldes.iter().find(|lde| lde.name == inputs.wires).cloned() else { return Ok(None) };
