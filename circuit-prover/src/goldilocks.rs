@@ -46,14 +46,6 @@ macro_rules! field_ops {
             mask_sub(d2, borrowed_again, eps)
         }
 
-        /// `a + b` as 64-bit lanes, and the carry out of each (0 or 1).
-        #[inline]
-        #[target_feature(enable = $feature)]
-        pub fn carrying_add(a: V, b: V) -> (V, V) {
-            let s = add64(a, b);
-            (s, ones_where(lt(s, b)))
-        }
-
         /// The 128-bit product `a * b` as `(high, low)` 64-bit halves, from four 32x32-bit
         /// products.
         #[inline]
@@ -245,13 +237,6 @@ pub(crate) mod avx512 {
         _mm512_mask_sub_epi64(s, m, s, x)
     }
 
-    /// 1 in the lanes of `m`, 0 elsewhere.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn ones_where(m: Mask) -> V {
-        _mm512_maskz_set1_epi64(m, 1)
-    }
-
     field_ops!("avx512f");
 }
 
@@ -369,13 +354,6 @@ pub(crate) mod avx2 {
     #[target_feature(enable = "avx2")]
     pub fn mask_sub(s: V, m: Mask, x: V) -> V {
         _mm256_sub_epi64(s, _mm256_and_si256(m, x))
-    }
-
-    /// 1 in the lanes of `m`, 0 elsewhere.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn ones_where(m: Mask) -> V {
-        _mm256_srli_epi64(m, 63)
     }
 
     field_ops!("avx2");
