@@ -1337,6 +1337,9 @@ fn kernel_source() -> String {
     let constants: Vec<String> = ALL_ROUND_CONSTANTS[..SPONGE_WIDTH * N_ROUNDS].iter().map(|&c| format!("{}ULL", F::from_noncanonical_u64(c).to_canonical_u64())).collect();
     writeln!(tables, "__constant__ u64 ROUND_CONSTANTS[{}] = {{{}}};", constants.len(), constants.join(", ")).expect("writing to a string");
     tables.push_str("static __device__ __forceinline__ void mds_layer(u64 s[12]) {\n    u64 out[12];\n");
+    // gl_reduce_halves takes sums of halves below 2^41: each row's constants sum below 2^9.
+    let row_sum: u64 = <F as Poseidon>::MDS_MATRIX_CIRC.iter().chain(&<F as Poseidon>::MDS_MATRIX_DIAG).sum();
+    assert!(row_sum < 1 << 9, "the MDS constants are small");
     for r in 0..SPONGE_WIDTH {
         tables.push_str("    {\n        u64 lo = 0, hi = 0;\n");
         for i in 0..SPONGE_WIDTH {
@@ -1551,6 +1554,13 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_mds_layers_reduction_compiled_for_the_host_is_128_bit_arithmetic() {
+        let (pairs, expected): (Vec<(u64, u64)>, Vec<u64>) = crate::poseidon::tests::mds_halves_cases().into_iter().unzip();
+        let reduced = on_the_host("mds_halves", &pairs.iter().flat_map(|&(l, h)| [l, h]).collect::<Vec<_>>());
+        assert_eq!(reduced, expected, "canonical, and equal to the sums modulo p");
     }
 
     #[test]

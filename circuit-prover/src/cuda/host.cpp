@@ -4,7 +4,7 @@
 // kernels.cu, compile both with the host's C++ compiler, and compare what the driver computes
 // with the CPU's: Merkle trees, and the permutation argument's Z and partial products.
 //
-// Usage: host poseidon|keccak|permutation IN OUT, every value a little-endian u64.
+// Usage: host poseidon|keccak|permutation|mds_halves IN OUT, every value a little-endian u64.
 // - poseidon, keccak: IN holds count, width, cap height and layout (0: leaves as rows, 1: as
 //   columns, as an LDE lies on the device), then the leaves row after row; OUT gets the cap's
 //   digests, four words each, as the kernels write them.
@@ -12,6 +12,8 @@
 //   values and the sigmas' (column by column), the subgroup's points and the params (betas,
 //   gammas, beta·k_j); OUT gets Z's and the partial products' columns, then each repetition's
 //   whole product.
+// - mds_halves: IN holds pairs of the MDS layer's sums of low and high halves; OUT gets each
+//   pair reduced (gl_reduce_halves).
 
 #include <cstdio>
 #include <cstring>
@@ -110,12 +112,20 @@ static int permutation(FILE* in, std::vector<u64>& out) {
     return 0;
 }
 
+static int mds_halves(FILE* in, std::vector<u64>& out) {
+    u64 pair[2];
+    while (fread(pair, 8, 2, in) == 2) out.push_back(gl_reduce_halves(pair[0], pair[1]));
+    return ferror(in) ? 3 : 0;
+}
+
 int main(int argc, char** argv) {
     if (argc != 4) return 2;
     FILE* in = fopen(argv[2], "rb");
     if (!in) return 3;
     std::vector<u64> out;
-    int failed = strcmp(argv[1], "permutation") == 0 ? permutation(in, out) : tree(strcmp(argv[1], "keccak") == 0, in, out);
+    int failed = strcmp(argv[1], "permutation") == 0 ? permutation(in, out)
+                 : strcmp(argv[1], "mds_halves") == 0 ? mds_halves(in, out)
+                                                       : tree(strcmp(argv[1], "keccak") == 0, in, out);
     fclose(in);
     if (failed) return failed;
     FILE* file = fopen(argv[3], "wb");

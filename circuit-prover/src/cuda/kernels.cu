@@ -54,11 +54,15 @@ static __device__ __forceinline__ u64 gl_mul(u64 a, u64 b) {
 }
 
 // A sum of products of field elements with small constants, kept as the sums of their low and
-// high 32-bit halves (each below 2^41 for the MDS layer's constants), reduced once.
+// high 32-bit halves (each below 2^41 for the MDS layer's constants), reduced once: with
+// hi = hi_hi * 2^32 + hi_lo, lo + hi * 2^32 is hi_lo * 2^32 + (lo + hi_hi * EPSILON) (2^64 =
+// EPSILON), a 64-bit value plus one below 2^42, a sum that wraps past 2^64 at most once. Half
+// the work of a general 128-bit reduction.
 static __device__ __forceinline__ u64 gl_reduce_halves(u64 lo, u64 hi) {
-    u64 low = lo + (hi << 32);
-    u64 high = (hi >> 32) + (low < lo ? 1 : 0);
-    return gl_reduce128(low, high);
+    u64 small = lo + (hi >> 32) * GL_EPSILON;
+    u64 sum = (hi << 32) + small;
+    if (sum < small) sum += GL_EPSILON;
+    return gl_canonical(sum);
 }
 
 #define MDS_TERM(lo, hi, x, c) do { lo += (u64)(u32)(x) * (c); hi += ((x) >> 32) * (c); } while (0)
