@@ -191,34 +191,25 @@ pub(crate) fn gate_traces(gates: &[([F; SPONGE_WIDTH], F)], simd: Simd) -> Vec<G
 #[cfg(target_arch = "x86_64")]
 macro_rules! permutation {
     ($feature:literal) => {
-        /// x^7.
-        #[inline]
-        #[target_feature(enable = $feature)]
-        fn sbox(x: V) -> V {
-            let x2 = mul(x, x);
-            let x4 = mul(x2, x2);
-            let x3 = mul(x, x2);
-            mul(x3, x4)
-        }
-
-        /// x^7 of every element, one product at a time across the state (every square, then
-        /// every cube, every fourth power, every seventh power): twelve independent products in
+        /// x^7 of each of `xs` (the whole state in full rounds, its first element in partial
+        /// ones), one product at a time across them (every square, then every cube, every
+        /// fourth power, every seventh power): in a full round, twelve independent products in
         /// flight where element by element each is a chain of three dependent ones.
         #[inline]
         #[target_feature(enable = $feature)]
-        fn sbox_layer(state: &mut [V; SPONGE_WIDTH]) {
-            let mut x2 = [zero(); SPONGE_WIDTH];
-            for i in 0..SPONGE_WIDTH {
-                x2[i] = mul(state[i], state[i]);
+        fn sbox_layer<const N: usize>(xs: &mut [V; N]) {
+            let mut x2 = [zero(); N];
+            for i in 0..N {
+                x2[i] = mul(xs[i], xs[i]);
             }
-            for i in 0..SPONGE_WIDTH {
-                state[i] = mul(state[i], x2[i]);
+            for i in 0..N {
+                xs[i] = mul(xs[i], x2[i]);
             }
-            for i in 0..SPONGE_WIDTH {
+            for i in 0..N {
                 x2[i] = mul(x2[i], x2[i]);
             }
-            for i in 0..SPONGE_WIDTH {
-                state[i] = mul(state[i], x2[i]);
+            for i in 0..N {
+                xs[i] = mul(xs[i], x2[i]);
             }
         }
 
@@ -408,10 +399,9 @@ macro_rules! permutation {
                         Kept::Recorded(trace) => trace[wire - super::gate_wires::FULL_SBOX_0..][..sboxes].copy_from_slice(&state[..sboxes]),
                     }
                 }
-                if partial {
-                    state[0] = sbox(state[0]);
-                } else {
-                    sbox_layer(state);
+                match partial {
+                    true => sbox_layer::<1>((&mut state[..1]).try_into().expect("the first element")),
+                    false => sbox_layer(state),
                 }
                 let next: &[u64; SPONGE_WIDTH] = match round + 1 {
                     N_ROUNDS => &[0; SPONGE_WIDTH],
