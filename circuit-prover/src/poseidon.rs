@@ -364,11 +364,12 @@ macro_rules! permutation {
             mask_add(sum, lt(sum, small), splat(EPSILON))
         }
 
-        /// [`combine_halves`] lane by lane, for its test.
+        /// [`combine_halves`] of `LANES` pairs `(l, h)`, for its test.
         #[cfg(test)]
         #[target_feature(enable = $feature)]
-        pub(super) fn combine_halves_lanes(l: &[u64; LANES], h: &[u64; LANES]) -> [u64; LANES] {
-            store(combine_halves(load(l), load(h)))
+        pub(super) fn combine_halves_lanes(pairs: &[(u64, u64)]) -> [u64; LANES] {
+            let (l, h): ([u64; LANES], [u64; LANES]) = (std::array::from_fn(|k| pairs[k].0), std::array::from_fn(|k| pairs[k].1));
+            store(combine_halves(load(&l), load(&h)))
         }
 
         /// The permutation's rounds on `state`, round 0's constants added. Every round is an
@@ -595,9 +596,9 @@ pub(crate) mod tests {
             let ours: Vec<u64> = match simd {
                 // SAFETY: (both) the CPU has the instruction set (each_available).
                 #[cfg(target_arch = "x86_64")]
-                Simd::Avx512 => pairs.chunks_exact(8).flat_map(|c| unsafe { avx512::combine_halves_lanes(&std::array::from_fn(|k| c[k].0), &std::array::from_fn(|k| c[k].1)) }).collect(),
+                Simd::Avx512 => pairs.chunks_exact(crate::goldilocks::avx512::LANES).flat_map(|c| unsafe { avx512::combine_halves_lanes(c) }).collect(),
                 #[cfg(target_arch = "x86_64")]
-                Simd::Avx2 => pairs.chunks_exact(4).flat_map(|c| unsafe { avx2::combine_halves_lanes(&std::array::from_fn(|k| c[k].0), &std::array::from_fn(|k| c[k].1)) }).collect(),
+                Simd::Avx2 => pairs.chunks_exact(crate::goldilocks::avx2::LANES).flat_map(|c| unsafe { avx2::combine_halves_lanes(c) }).collect(),
                 _ => continue,
             };
             assert_eq!(ours.into_iter().map(|x| x % F::ORDER).collect::<Vec<_>>(), expected, "{simd:?}");
